@@ -1,0 +1,196 @@
+// Package config holds Bulwark's configuration: the YAML types, strict loading
+// with file:line:col positions, ${VAR} expansion, defaults and the
+// cross-reference checks that run before anything is built from it.
+//
+// A Config is immutable once Load returns it; the gateway builds a complete
+// handler from it and never reads the file again until a reload.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Mode says whether a stage that can deny enforces its decision or only
+// reports it (DESIGN.md "Report mode"). The zero value inherits from the
+// enclosing scope; the top level defaults to ModeEnforce.
+type Mode string
+
+// The modes a stage can run in.
+const (
+	ModeInherit Mode = ""
+	ModeEnforce Mode = "enforce"
+	ModeReport  Mode = "report"
+)
+
+// Config is the whole gateway configuration as loaded from one file.
+type Config struct {
+	// File is the path of the config file as given; Dir is the directory
+	// every relative file path in it resolves against.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+
+	Mode           Mode                `yaml:"mode" doc:"Default mode of every stage that can deny: enforce or report."`
+	Server         Server              `yaml:"server"`
+	Admin          Admin               `yaml:"admin"`
+	Log            Log                 `yaml:"log"`
+	Reload         Reload              `yaml:"reload"`
+	Upstreams      map[string]Upstream `yaml:"upstreams"`
+	Specs          Unbuilt             `yaml:"specs" unbuilt:"OpenAPI validation"`
+	Authenticators Unbuilt             `yaml:"authenticators" unbuilt:"authentication"`
+	Consumers      Unbuilt             `yaml:"consumers" unbuilt:"authentication (API-key consumers)"`
+	RateLimits     Unbuilt             `yaml:"rate_limits" unbuilt:"rate limiting"`
+	Audit          Unbuilt             `yaml:"audit" unbuilt:"audit logging"`
+	Routes         []Route             `yaml:"routes"`
+
+	pos positions
+}
+
+// Server configures the public listener, TLS termination and the edge limits.
+type Server struct {
+	Listen            string         `yaml:"listen" doc:"Address of the public listener."`
+	TLS               *TLS           `yaml:"tls" doc:"TLS termination; present means HTTPS."`
+	HTTPRedirect      *HTTPRedirect  `yaml:"http_redirect" doc:"Optional plain-HTTP listener that only redirects to HTTPS."`
+	TrustedProxies    []netip.Prefix `yaml:"trusted_proxies" doc:"CIDRs of proxies whose X-Forwarded-For and X-Request-Id are believed."`
+	IdentityHeaders   []string       `yaml:"identity_headers" doc:"Client headers that upstreams often trust for identity; stripped from every request."`
+	MaxBodySize       Size           `yaml:"max_body_size" doc:"Largest request body accepted (413 above it)."`
+	MaxHeaderBytes    Size           `yaml:"max_header_bytes" doc:"Largest request header section (431 above it)."`
+	MaxHeaderCount    int            `yaml:"max_header_count" doc:"Most header fields in one request (431 above it)."`
+	MaxResponseBuffer Size           `yaml:"max_response_buffer" doc:"Largest upstream response a response-side stage buffers (502 above it)."`
+	ReadHeaderTimeout Duration       `yaml:"read_header_timeout" doc:"Time allowed to read the request headers."`
+	ReadTimeout       Duration       `yaml:"read_timeout" doc:"Time allowed to read the whole request, body included."`
+	WriteTimeout      Duration       `yaml:"write_timeout" doc:"Time allowed to write the response; 0 disables (long streams)."`
+	IdleTimeout       Duration       `yaml:"idle_timeout" doc:"How long an idle keep-alive connection is kept."`
+	ShutdownDelay     Duration       `yaml:"shutdown_delay" doc:"After SIGTERM, how long /readyz reports not ready before listeners close."`
+	ShutdownTimeout   Duration       `yaml:"shutdown_timeout" doc:"After SIGTERM, how long in-flight requests may take to drain."`
+}
+
+// TLS configures TLS termination on the public listener.
+type TLS struct {
+	CertFile       Path     `yaml:"cert_file" doc:"PEM certificate chain."`
+	KeyFile        Path     `yaml:"key_file" doc:"PEM private key."`
+	MinVersion     string   `yaml:"min_version" doc:"Lowest TLS version accepted: \"1.2\" or \"1.3\"."`
+	ClientCAFile   Path     `yaml:"client_ca_file" doc:"PEM CA bundle that client certificates must chain to (mTLS)."`
+	ClientAuth     string   `yaml:"client_auth" doc:"request (verify a certificate when one is presented) or require."`
+	ReloadInterval Duration `yaml:"reload_interval" doc:"How often the certificate, key and client CA files are checked for changes."`
+	HSTS           HSTS     `yaml:"hsts" doc:"Strict-Transport-Security header on HTTPS responses."`
+}
+
+// HSTS configures the Strict-Transport-Security response header.
+type HSTS struct {
+	MaxAge            Duration `yaml:"max_age" doc:"max-age of the header; 0 disables the header."`
+	IncludeSubdomains bool     `yaml:"include_subdomains" doc:"Add includeSubDomains."`
+	Preload           bool     `yaml:"preload" doc:"Add preload."`
+}
+
+// HTTPRedirect configures a plain-HTTP listener whose only answer is a
+// permanent redirect to the HTTPS listener.
+type HTTPRedirect struct {
+	Listen string `yaml:"listen" doc:"Address of the redirecting plain-HTTP listener."`
+}
+
+// Admin configures the admin listener (/livez, /readyz, /healthz, /metrics).
+type Admin struct {
+	Listen string         `yaml:"listen" doc:"Address of the admin listener."`
+	Allow  []netip.Prefix `yaml:"allow" doc:"CIDRs allowed to reach /metrics and /healthz when the listener is not on loopback."`
+	Token  Secret         `yaml:"token" doc:"Bearer token required for /metrics and /healthz when the listener is not on loopback."`
+}
+
+// Log configures the process log (not the audit log).
+type Log struct {
+	Level  string `yaml:"level" doc:"debug, info, warn or error."`
+	Format string `yaml:"format" doc:"json or console."`
+}
+
+// Reload configures how a changed config is picked up (SIGHUP always works).
+type Reload struct {
+	Watch    bool     `yaml:"watch" doc:"Also reload when the config file changes on disk."`
+	Debounce Duration `yaml:"debounce" doc:"Quiet time after the last file change before reloading."`
+}
+
+// Upstream is one backend that routes proxy to.
+type Upstream struct {
+	URL                   string       `yaml:"url" doc:"Base URL (http or https) of the upstream; its path is a prefix."`
+	ConnectTimeout        Duration     `yaml:"connect_timeout" doc:"TCP (and TLS) connect timeout."`
+	ResponseHeaderTimeout Duration     `yaml:"response_header_timeout" doc:"Time to wait for the upstream's response headers (504 after it)."`
+	Timeout               Duration     `yaml:"timeout" doc:"Overall time for one proxied exchange, body included; 0 disables (long streams)."`
+	IdleConnTimeout       Duration     `yaml:"idle_conn_timeout" doc:"How long an idle pooled connection is kept."`
+	MaxIdleConnsPerHost   int          `yaml:"max_idle_conns_per_host" doc:"Idle connections kept per upstream host."`
+	TLS                   *UpstreamTLS `yaml:"tls" doc:"TLS towards an https upstream."`
+}
+
+// UpstreamTLS configures TLS from the gateway to an upstream.
+type UpstreamTLS struct {
+	CAFile     Path     `yaml:"ca_file" doc:"PEM CA bundle to verify the upstream with (instead of the system roots)."`
+	CertFile   Path     `yaml:"cert_file" doc:"Client certificate presented to the upstream."`
+	KeyFile    Path     `yaml:"key_file" doc:"Key of the client certificate."`
+	ServerName string   `yaml:"server_name" doc:"Name to verify the upstream certificate against (and send as SNI)."`
+	MinVersion string   `yaml:"min_version" doc:"Lowest TLS version: \"1.2\" or \"1.3\"."`
+	PinSHA256  []string `yaml:"pin_sha256" doc:"Base64 SHA-256 hashes of allowed upstream public keys (SPKI); one must match."`
+}
+
+// Route is one method + path that the gateway serves, with its chain.
+type Route struct {
+	Name        string   `yaml:"name" doc:"Unique route name; used in metrics and audit events."`
+	Method      string   `yaml:"method" doc:"HTTP method (GET, POST, ...)."`
+	Path        string   `yaml:"path" doc:"Path pattern with {params}, matched against the canonical path."`
+	Host        string   `yaml:"host" doc:"Only match requests for this host (optional)."`
+	Upstream    string   `yaml:"upstream" doc:"Name of the upstream to proxy to."`
+	Auth        AuthList `yaml:"auth" doc:"none, or a list of authenticators (any one must accept)."`
+	Mode        Mode     `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
+	MaxBodySize Size     `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
+	WebSocket   bool     `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
+	CORS        *CORS    `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
+	Require     Unbuilt  `yaml:"require" unbuilt:"authorization requirements"`
+	Validate    Unbuilt  `yaml:"validate" unbuilt:"OpenAPI validation"`
+	RateLimit   Unbuilt  `yaml:"rate_limit" unbuilt:"rate limiting"`
+	Authorize   Unbuilt  `yaml:"authorize" unbuilt:"object-level authorization"`
+	Response    Unbuilt  `yaml:"response" unbuilt:"response filtering"`
+}
+
+// CORS is a route's cross-origin resource sharing policy.
+type CORS struct {
+	Origins       []string `yaml:"origins" doc:"Allowed origins (exact, e.g. https://app.example.com) or \"*\"."`
+	Methods       []string `yaml:"methods" doc:"Methods allowed in preflights (default: the route's method)."`
+	Headers       []string `yaml:"headers" doc:"Request headers allowed in preflights."`
+	ExposeHeaders []string `yaml:"expose_headers" doc:"Response headers exposed to the browser."`
+	Credentials   bool     `yaml:"credentials" doc:"Allow credentials (cookies, Authorization); not with \"*\"."`
+	MaxAge        Duration `yaml:"max_age" doc:"How long browsers may cache a preflight answer."`
+}
+
+// AuthList is a route's `auth:` value: the scalar `none` (explicitly
+// public) or a non-empty list of authenticator names, any one of which
+// must accept the request.
+type AuthList struct {
+	None  bool
+	Names []string
+}
+
+// Unbuilt marks a key whose stage does not exist in this build. Loading a
+// config that sets it fails with a clear error: ignoring a security key
+// would fail open.
+type Unbuilt struct{ set bool }
+
+// Secret is a string that never prints: String and MarshalText redact it.
+type Secret string
+
+// String returns a redacted form, so a secret cannot leak through %v.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Path is a file path; a relative path is resolved against the directory of
+// the config file when it loads.
+type Path string
+
+// Duration is a time.Duration written as "30s", "5m" or "1h30m".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as 1048576, "512KiB", "1MiB", "10MB".
+type Size int64

@@ -1,0 +1,97 @@
+// Package exchange holds the request-scoped record that every stage of the
+// chain reads and writes: who the client is, which route matched, what was
+// decided and what the upstream answered. It is created once per request by
+// the outermost handler and carried in the request context.
+package exchange
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+)
+
+// Route is what the record knows about the matched route. It is built once
+// per route when the config is compiled and shared read-only by requests.
+type Route struct {
+	// Name is the configured route name (a bounded metric label).
+	Name string
+	// Upstream is the configured upstream name.
+	Upstream string
+	// Mode is the route's effective mode (route, else top level).
+	Mode config.Mode
+	// StageModes holds per-stage overrides of Mode, keyed by stage name;
+	// nil when no stage section sets a mode.
+	StageModes map[string]config.Mode
+}
+
+// ModeFor returns the effective mode of stage on this route: the stage's own
+// section wins over the route, which wins over the top level.
+func (rt *Route) ModeFor(stage string) config.Mode {
+	if m, ok := rt.StageModes[stage]; ok && m != config.ModeInherit {
+		return m
+	}
+	if rt.Mode == config.ModeInherit {
+		return config.ModeEnforce
+	}
+	return rt.Mode
+}
+
+// Decision is the outcome of one stage that denied (or would have denied,
+// in report mode).
+type Decision struct {
+	Stage  string
+	Reason string
+	Rule   string
+	Status int
+	Mode   config.Mode
+}
+
+// Record is the per-request record. It is not safe for concurrent use: the
+// stages of one request run one after another on the request's goroutine.
+type Record struct {
+	// RequestID is the id returned in X-Request-Id and sent upstream.
+	RequestID string
+	// ClientIP is the client address: the socket peer, or the right-most
+	// untrusted X-Forwarded-For hop when the peer is a trusted proxy.
+	ClientIP netip.Addr
+	// Start is when the gateway began handling the request.
+	Start time.Time
+	// TLS reports whether the request arrived over TLS.
+	TLS bool
+	// Route is the matched route; nil until routing matched one.
+	Route *Route
+	// Denied is the enforced denial, if any stage denied the request.
+	Denied *Decision
+	// WouldDeny lists the denials that report mode let through.
+	WouldDeny []Decision
+	// UpstreamStatus is the upstream's status code; 0 when the upstream
+	// was not reached.
+	UpstreamStatus int
+}
+
+type ctxKey struct{}
+
+// With returns a context carrying rec.
+func With(ctx context.Context, rec *Record) context.Context {
+	return context.WithValue(ctx, ctxKey{}, rec)
+}
+
+// From returns the record of the request whose context is ctx, or nil when
+// the request did not pass the gateway's outermost handler (only in tests).
+func From(ctx context.Context) *Record {
+	rec, _ := ctx.Value(ctxKey{}).(*Record)
+	return rec
+}
+
+// RouteName returns the matched route's name, or Unmatched.
+func (r *Record) RouteName() string {
+	if r == nil || r.Route == nil {
+		return Unmatched
+	}
+	return r.Route.Name
+}
+
+// Unmatched is the route label of requests that matched no route.
+const Unmatched = "_unmatched"

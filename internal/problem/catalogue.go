@@ -1,0 +1,80 @@
+package problem
+
+import "net/http"
+
+// Stages that deny, as they appear in metrics and audit events.
+const (
+	StageEdge  = "edge"
+	StageRoute = "route"
+	StageProxy = "proxy"
+)
+
+// NotFound is the answer for a path that matches no route.
+func NotFound() Problem {
+	return Problem{Status: http.StatusNotFound, Slug: "not-found", Title: "Not Found",
+		Detail: "No route matches this path.", Stage: StageRoute, Reason: "no_route", Protocol: true}
+}
+
+// MethodNotAllowed is the answer for a path whose routes do not accept the
+// method; allow lists the methods that they do accept.
+func MethodNotAllowed(allow string) Problem {
+	return Problem{Status: http.StatusMethodNotAllowed, Slug: "method-not-allowed", Title: "Method Not Allowed",
+		Detail: "This path does not accept this method.", Stage: StageRoute, Reason: "method_not_allowed",
+		Header: http.Header{"Allow": {allow}}, Protocol: true}
+}
+
+// BadRequest is a protocol-level refusal at the edge (non-canonical path,
+// ambiguous framing, ...). reason is a bounded snake_case label; detail is
+// a fixed, safe sentence.
+func BadRequest(slug, reason, detail string) Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: slug, Title: "Bad Request",
+		Detail: detail, Stage: StageEdge, Reason: reason, Protocol: true}
+}
+
+// HeadersTooLarge is the answer for too many header fields.
+func HeadersTooLarge() Problem {
+	return Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Slug: "headers-too-large",
+		Title: "Request Header Fields Too Large", Detail: "The request has too many header fields.",
+		Stage: StageEdge, Reason: "too_many_headers", Protocol: true}
+}
+
+// BodyTooLarge is the answer for a request body over the route's limit. It
+// is the one edge denial that report mode can let through.
+func BodyTooLarge() Problem {
+	return Problem{Status: http.StatusRequestEntityTooLarge, Slug: "body-too-large",
+		Title: "Content Too Large", Detail: "The request body is larger than this route accepts.",
+		Stage: StageEdge, Reason: "body_too_large"}
+}
+
+// UpgradeRefused is the answer for an Upgrade (WebSocket) request on a
+// route that does not allow it.
+func UpgradeRefused() Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "upgrade-not-allowed", Title: "Bad Request",
+		Detail: "This route does not accept protocol upgrades.", Stage: StageEdge, Reason: "upgrade_not_allowed"}
+}
+
+// CORSRefused is the answer for a preflight or cross-origin request that the
+// route's CORS policy does not allow.
+func CORSRefused() Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "cors-refused", Title: "Forbidden",
+		Detail: "The cross-origin request is not allowed by this route's policy.", Stage: StageEdge, Reason: "cors_refused"}
+}
+
+// BadGateway is the answer when the upstream could not be reached or
+// answered with something that is not HTTP.
+func BadGateway() Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "bad-gateway", Title: "Bad Gateway",
+		Detail: "The upstream service could not be reached.", Stage: StageProxy, Reason: "upstream_error"}
+}
+
+// GatewayTimeout is the answer when the upstream did not answer in time.
+func GatewayTimeout() Problem {
+	return Problem{Status: http.StatusGatewayTimeout, Slug: "gateway-timeout", Title: "Gateway Timeout",
+		Detail: "The upstream service did not answer in time.", Stage: StageProxy, Reason: "upstream_timeout"}
+}
+
+// Internal is the answer for a recovered panic: no detail at all.
+func Internal() Problem {
+	return Problem{Status: http.StatusInternalServerError, Slug: "internal", Title: "Internal Server Error",
+		Detail: "The gateway failed to handle this request.", Stage: StageEdge, Reason: "internal_error"}
+}

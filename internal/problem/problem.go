@@ -1,0 +1,145 @@
+// Package problem is the one writer of the gateway's own error responses:
+// RFC 9457 application/problem+json bodies. Every stage that denies a
+// request calls Writer.Deny with a Problem; the writer applies report mode
+// (DESIGN.md "Report mode"), records the decision on the request's
+// exchange.Record, counts it, and writes the body. No other package writes
+// an error body.
+package problem
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+)
+
+// TypePrefix prefixes every problem type slug; docs/errors.md lists them.
+const TypePrefix = "urn:bulwark:problem:"
+
+// ContentType is the media type of every body this package writes.
+const ContentType = "application/problem+json"
+
+// Problem is one error answer. Slug, Title and Detail are safe to show to
+// any client: they never carry key material, internal addresses or echoed
+// input.
+type Problem struct {
+	Status int
+	// Slug names the problem type; the body's type is TypePrefix + Slug.
+	Slug   string
+	Title  string
+	Detail string
+	// Stage and Reason label the denial in metrics and audit events
+	// (bounded, snake_case). Rule names the rule that denied, if any.
+	Stage  string
+	Reason string
+	Rule   string
+	// Header holds extra response headers (Allow, WWW-Authenticate,
+	// Retry-After); nil for none.
+	Header http.Header
+	// Protocol marks a protocol defence (path canonicalisation, smuggling,
+	// header limits): it always enforces, whatever the mode.
+	Protocol bool
+}
+
+// Writer writes problems and applies report mode. It is safe for concurrent
+// use.
+type Writer struct {
+	log     *zap.Logger
+	denials *prometheus.CounterVec
+}
+
+// New returns a Writer that counts denials in denials (labels route, stage,
+// reason, mode) and logs report-mode decisions to log.
+func New(log *zap.Logger, denials *prometheus.CounterVec) *Writer {
+	return &Writer{log: log, denials: denials}
+}
+
+// Deny records p as the decision of a stage that refuses the request. In
+// enforce mode it writes p and returns true: the caller must return without
+// calling the next handler. In report mode (the matched route's mode for
+// p.Stage) it records a would-deny decision, writes nothing and returns
+// false: the caller carries on as if the stage had allowed the request.
+func (pw *Writer) Deny(w http.ResponseWriter, r *http.Request, p Problem) bool {
+	rec := exchange.From(r.Context())
+	mode := config.ModeEnforce
+	if !p.Protocol && rec != nil && rec.Route != nil {
+		mode = rec.Route.ModeFor(p.Stage)
+	}
+	d := exchange.Decision{Stage: p.Stage, Reason: p.Reason, Rule: p.Rule, Status: p.Status, Mode: mode}
+	pw.denials.WithLabelValues(rec.RouteName(), p.Stage, p.Reason, string(mode)).Inc()
+	if mode == config.ModeReport {
+		if rec != nil {
+			rec.WouldDeny = append(rec.WouldDeny, d)
+		}
+		if ce := pw.log.Check(zap.InfoLevel, "would deny"); ce != nil {
+			ce.Write(zap.String("request_id", requestID(rec)), zap.String("route", rec.RouteName()),
+				zap.String("stage", p.Stage), zap.String("reason", p.Reason), zap.String("rule", p.Rule))
+		}
+		return false
+	}
+	if rec != nil && rec.Denied == nil {
+		rec.Denied = &d
+	}
+	pw.Write(w, r, p)
+	return true
+}
+
+// Write writes p as the response, without recording a denial: for answers
+// that are not a stage's decision (an upstream that failed, a recovered
+// panic).
+func (pw *Writer) Write(w http.ResponseWriter, r *http.Request, p Problem) {
+	id := requestID(exchange.From(r.Context()))
+	h := w.Header()
+	for k, vs := range p.Header {
+		h[k] = vs
+	}
+	h.Set("Content-Type", ContentType)
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	body, _ := json.Marshal(wire{ // a struct of strings and an int cannot fail to marshal
+		Type:      TypePrefix + p.Slug,
+		Title:     p.Title,
+		Status:    p.Status,
+		Detail:    p.Detail,
+		Instance:  instance(id),
+		RequestID: id,
+	})
+	body = append(body, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(p.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body) // the client went away; nothing left to tell it
+	}
+}
+
+// wire is the JSON body of a problem (RFC 9457 members plus request_id).
+type wire struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func requestID(rec *exchange.Record) string {
+	if rec == nil {
+		return ""
+	}
+	return rec.RequestID
+}
+
+func instance(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "urn:bulwark:request:" + id
+}

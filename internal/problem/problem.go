@@ -65,6 +65,20 @@ func New(log *zap.Logger, denials *prometheus.CounterVec) *Writer {
 // p.Stage) it records a would-deny decision, writes nothing and returns
 // false: the caller carries on as if the stage had allowed the request.
 func (pw *Writer) Deny(w http.ResponseWriter, r *http.Request, p Problem) bool {
+	if !pw.Decide(r, p) {
+		return false
+	}
+	pw.Write(w, r, p)
+	return true
+}
+
+// Decide records and counts p as a stage's denial without writing anything,
+// for a stage that finds out while another handler owns the response (a
+// body limit crossed while the proxy streams). It returns true when the
+// denial is enforced; the stage must then make the owner write p (for the
+// body limit: fail the body read with *http.MaxBytesError). It returns
+// false in report mode, after recording a would-deny decision.
+func (pw *Writer) Decide(r *http.Request, p Problem) bool {
 	rec := exchange.From(r.Context())
 	mode := config.ModeEnforce
 	if !p.Protocol && rec != nil && rec.Route != nil {
@@ -85,7 +99,6 @@ func (pw *Writer) Deny(w http.ResponseWriter, r *http.Request, p Problem) bool {
 	if rec != nil && rec.Denied == nil {
 		rec.Denied = &d
 	}
-	pw.Write(w, r, p)
 	return true
 }
 

@@ -7,9 +7,77 @@
 package config
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
 	"time"
 )
+
+// maxFileSize caps the config file Load reads: a config is a few KiB, and a
+// path pointing at a device or a huge file must not exhaust memory.
+const maxFileSize = 16 << 20
+
+// Load reads, expands, decodes, defaults and validates the config file at
+// path. lookupEnv is os.LookupEnv in production; tests pass their own. On
+// failure the error is Errors, holding every problem found.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: "cannot read the config: " + fileError(err), err: err}}
+	}
+	return Parse(path, data, lookupEnv)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d MiB", maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// Parse does what Load does, from data: file names the source in errors,
+// and relative paths resolve against filepath.Dir(file). On failure the
+// error is Errors, holding every problem found.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	root, errs := parseYAML(file, data)
+	if errs != nil {
+		return nil, errs
+	}
+	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	cfg.setDefaults()
+	d := &decoder{
+		report: report{file: file},
+		dir:    cfg.Dir,
+		lookup: lookupEnv,
+		pos:    positions{},
+		keys:   positions{},
+		bad:    map[string]bool{},
+	}
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	cfg.pos, cfg.keys = d.pos, d.keys
+	if !d.tooBig {
+		(&checker{cfg: cfg, r: &d.report, bad: d.bad}).validate()
+	}
+	if len(d.errs) > 0 {
+		sortErrors(d.errs)
+		return nil, Errors(d.errs)
+	}
+	cfg.deriveDefaults()
+	cfg.warnings = cfg.warn()
+	return cfg, nil
+}
 
 // Mode says whether a stage that can deny enforces its decision or only
 // reports it (DESIGN.md "Report mode"). The zero value inherits from the
@@ -31,19 +99,21 @@ type Config struct {
 	Dir  string `yaml:"-"`
 
 	Mode           Mode                `yaml:"mode" doc:"Default mode of every stage that can deny: enforce or report."`
-	Server         Server              `yaml:"server"`
-	Admin          Admin               `yaml:"admin"`
-	Log            Log                 `yaml:"log"`
-	Reload         Reload              `yaml:"reload"`
-	Upstreams      map[string]Upstream `yaml:"upstreams"`
+	Server         Server              `yaml:"server" doc:"The public listener: address, TLS termination, edge limits and timeouts."`
+	Admin          Admin               `yaml:"admin" doc:"The admin listener: /livez, /readyz, /healthz and /metrics."`
+	Log            Log                 `yaml:"log" doc:"The process log (not the audit log)."`
+	Reload         Reload              `yaml:"reload" doc:"How a changed config is picked up; SIGHUP always reloads."`
+	Upstreams      map[string]Upstream `yaml:"upstreams" keys:"^[A-Za-z0-9_.-]+$" doc:"The backends that routes proxy to, by name."`
 	Specs          Unbuilt             `yaml:"specs" unbuilt:"OpenAPI validation"`
 	Authenticators Unbuilt             `yaml:"authenticators" unbuilt:"authentication"`
 	Consumers      Unbuilt             `yaml:"consumers" unbuilt:"authentication (API-key consumers)"`
 	RateLimits     Unbuilt             `yaml:"rate_limits" unbuilt:"rate limiting"`
 	Audit          Unbuilt             `yaml:"audit" unbuilt:"audit logging"`
-	Routes         []Route             `yaml:"routes"`
+	Routes         []Route             `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
-	pos positions
+	pos      positions // YAML path -> position of its value
+	keys     positions // YAML path -> position of its key
+	warnings []Error
 }
 
 // Server configures the public listener, TLS termination and the edge limits.
@@ -67,11 +137,11 @@ type Server struct {
 
 // TLS configures TLS termination on the public listener.
 type TLS struct {
-	CertFile       Path     `yaml:"cert_file" doc:"PEM certificate chain."`
-	KeyFile        Path     `yaml:"key_file" doc:"PEM private key."`
-	MinVersion     string   `yaml:"min_version" doc:"Lowest TLS version accepted: \"1.2\" or \"1.3\"."`
+	CertFile       Path     `yaml:"cert_file" required:"true" doc:"PEM certificate chain."`
+	KeyFile        Path     `yaml:"key_file" required:"true" doc:"PEM private key."`
+	MinVersion     string   `yaml:"min_version" enum:"1.2,1.3" doc:"Lowest TLS version accepted: \"1.2\" or \"1.3\"."`
 	ClientCAFile   Path     `yaml:"client_ca_file" doc:"PEM CA bundle that client certificates must chain to (mTLS)."`
-	ClientAuth     string   `yaml:"client_auth" doc:"request (verify a certificate when one is presented) or require."`
+	ClientAuth     string   `yaml:"client_auth" enum:"request,require" doc:"request (verify a certificate when one is presented) or require."`
 	ReloadInterval Duration `yaml:"reload_interval" doc:"How often the certificate, key and client CA files are checked for changes."`
 	HSTS           HSTS     `yaml:"hsts" doc:"Strict-Transport-Security header on HTTPS responses."`
 }
@@ -86,7 +156,7 @@ type HSTS struct {
 // HTTPRedirect configures a plain-HTTP listener whose only answer is a
 // permanent redirect to the HTTPS listener.
 type HTTPRedirect struct {
-	Listen string `yaml:"listen" doc:"Address of the redirecting plain-HTTP listener."`
+	Listen string `yaml:"listen" required:"true" doc:"Address of the redirecting plain-HTTP listener."`
 }
 
 // Admin configures the admin listener (/livez, /readyz, /healthz, /metrics).
@@ -98,8 +168,8 @@ type Admin struct {
 
 // Log configures the process log (not the audit log).
 type Log struct {
-	Level  string `yaml:"level" doc:"debug, info, warn or error."`
-	Format string `yaml:"format" doc:"json or console."`
+	Level  string `yaml:"level" enum:"debug,info,warn,error" doc:"debug, info, warn or error."`
+	Format string `yaml:"format" enum:"json,console" doc:"json or console."`
 }
 
 // Reload configures how a changed config is picked up (SIGHUP always works).
@@ -110,7 +180,7 @@ type Reload struct {
 
 // Upstream is one backend that routes proxy to.
 type Upstream struct {
-	URL                   string       `yaml:"url" doc:"Base URL (http or https) of the upstream; its path is a prefix."`
+	URL                   string       `yaml:"url" required:"true" pattern:"^https?://" doc:"Base URL (http or https) of the upstream; its path is a prefix."`
 	ConnectTimeout        Duration     `yaml:"connect_timeout" doc:"TCP (and TLS) connect timeout."`
 	ResponseHeaderTimeout Duration     `yaml:"response_header_timeout" doc:"Time to wait for the upstream's response headers (504 after it)."`
 	Timeout               Duration     `yaml:"timeout" doc:"Overall time for one proxied exchange, body included; 0 disables (long streams)."`
@@ -125,18 +195,18 @@ type UpstreamTLS struct {
 	CertFile   Path     `yaml:"cert_file" doc:"Client certificate presented to the upstream."`
 	KeyFile    Path     `yaml:"key_file" doc:"Key of the client certificate."`
 	ServerName string   `yaml:"server_name" doc:"Name to verify the upstream certificate against (and send as SNI)."`
-	MinVersion string   `yaml:"min_version" doc:"Lowest TLS version: \"1.2\" or \"1.3\"."`
+	MinVersion string   `yaml:"min_version" enum:"1.2,1.3" doc:"Lowest TLS version: \"1.2\" or \"1.3\"."`
 	PinSHA256  []string `yaml:"pin_sha256" doc:"Base64 SHA-256 hashes of allowed upstream public keys (SPKI); one must match."`
 }
 
 // Route is one method + path that the gateway serves, with its chain.
 type Route struct {
-	Name        string   `yaml:"name" doc:"Unique route name; used in metrics and audit events."`
-	Method      string   `yaml:"method" doc:"HTTP method (GET, POST, ...)."`
-	Path        string   `yaml:"path" doc:"Path pattern with {params}, matched against the canonical path."`
+	Name        string   `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
+	Method      string   `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
+	Path        string   `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
 	Host        string   `yaml:"host" doc:"Only match requests for this host (optional)."`
-	Upstream    string   `yaml:"upstream" doc:"Name of the upstream to proxy to."`
-	Auth        AuthList `yaml:"auth" doc:"none, or a list of authenticators (any one must accept)."`
+	Upstream    string   `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
+	Auth        AuthList `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
 	Mode        Mode     `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
 	MaxBodySize Size     `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
 	WebSocket   bool     `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
@@ -150,7 +220,7 @@ type Route struct {
 
 // CORS is a route's cross-origin resource sharing policy.
 type CORS struct {
-	Origins       []string `yaml:"origins" doc:"Allowed origins (exact, e.g. https://app.example.com) or \"*\"."`
+	Origins       []string `yaml:"origins" required:"true" doc:"Allowed origins (exact, e.g. https://app.example.com) or \"*\"."`
 	Methods       []string `yaml:"methods" doc:"Methods allowed in preflights (default: the route's method)."`
 	Headers       []string `yaml:"headers" doc:"Request headers allowed in preflights."`
 	ExposeHeaders []string `yaml:"expose_headers" doc:"Response headers exposed to the browser."`
@@ -181,6 +251,13 @@ func (s Secret) String() string {
 	}
 	return "[redacted]"
 }
+
+// MarshalText returns the same redacted form as String, so a secret cannot
+// leak through an encoder either.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// GoString returns the same redacted form as String, for %#v.
+func (s Secret) GoString() string { return s.String() }
 
 // Path is a file path; a relative path is resolved against the directory of
 // the config file when it loads.

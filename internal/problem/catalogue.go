@@ -53,6 +53,14 @@ func UpgradeRefused() Problem {
 		Detail: "This route does not accept protocol upgrades.", Stage: StageEdge, Reason: "upgrade_not_allowed"}
 }
 
+// UpgradeUnsupported is the answer for an upgrade to a protocol other than
+// WebSocket (h2c, ...). It always enforces: a tunnel opened through the
+// gateway would carry requests that no route's chain sees.
+func UpgradeUnsupported() Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "upgrade-unsupported", Title: "Bad Request",
+		Detail: "Only WebSocket upgrades are supported.", Stage: StageEdge, Reason: "upgrade_unsupported", Protocol: true}
+}
+
 // CORSRefused is the answer for a preflight or cross-origin request that the
 // route's CORS policy does not allow.
 func CORSRefused() Problem {

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"testing"
+)
+
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func TestAccessLogOneLinePerRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		method  string
+		target  string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{
+			name: "explicit status", method: "GET", target: "/orders/7",
+			handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) },
+			want:    `^GET /orders/7 404 \S+\n$`,
+		},
+		{
+			name: "implicit 200 on write", method: "POST", target: "/orders",
+			handler: func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) },
+			want:    `^POST /orders 200 \S+\n$`,
+		},
+		{
+			name: "nothing written", method: "GET", target: "/healthz",
+			handler: func(http.ResponseWriter, *http.Request) {},
+			want:    `^GET /healthz 200 \S+\n$`,
+		},
+		{
+			name: "query values are not logged", method: "GET", target: "/orders?token=secret",
+			handler: func(http.ResponseWriter, *http.Request) {},
+			want:    `^GET /orders 200 \S+\n$`,
+		},
+		{
+			name: "dot segments are logged as received", method: "GET", target: "/orders/1/../../admin",
+			handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) },
+			want:    `^GET /orders/1/\.\./\.\./admin 404 \S+\n$`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := accessLog(log.New(&buf, "", 0), tt.handler)
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.target, nil))
+			if !regexp.MustCompile(tt.want).MatchString(buf.String()) {
+				t.Errorf("log = %q, want a match for %q", buf.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestStatusRecorderKeepsFirstStatus(t *testing.T) {
+	rec := &statusRecorder{ResponseWriter: httptest.NewRecorder()}
+	rec.WriteHeader(http.StatusCreated)
+	rec.WriteHeader(http.StatusInternalServerError) // superfluous, ignored by net/http too
+	if rec.status != http.StatusCreated {
+		t.Errorf("status = %d, want %d", rec.status, http.StatusCreated)
+	}
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// Warnings returns what loads but deserves a second look (a route in report
+// mode, an admin listener reachable beyond loopback without admin.allow,
+// ...), in file order, each with its position and path like an Error.
+func (c *Config) Warnings() []Error {
+	return slices.Clone(c.warnings)
+}
+
+// warn computes the warnings of a config that passed validation.
+func (c *Config) warn() []Error {
+	r := &report{file: c.File}
+	at := func(path, format string, args ...any) {
+		r.add(c.Pos(path), path, format, args...)
+	}
+	if c.Mode == ModeReport {
+		at("mode", "every route runs in report mode: denials are only recorded (would_deny) and every request goes through")
+	}
+	for i, rt := range c.Routes {
+		if rt.Mode == ModeReport && c.Mode != ModeReport {
+			at(fmt.Sprintf("routes[%d].mode", i), "route %q runs in report mode: its denials are only recorded (would_deny) and its requests go through", rt.Name)
+		}
+	}
+	if len(c.Routes) == 0 {
+		at("routes", "no routes: every request gets 404")
+	}
+	used := map[string]bool{}
+	for _, rt := range c.Routes {
+		used[rt.Upstream] = true
+	}
+	for name := range c.Upstreams {
+		if !used[name] {
+			at(joinPath("upstreams", name), "upstream %q is not used by any route", name)
+		}
+	}
+	if !loopbackOnly(c.Admin.Listen) {
+		if len(c.Admin.Allow) == 0 {
+			at("admin.listen", "the admin listener is reachable beyond loopback and admin.allow is empty: only /livez and /readyz will answer; list the CIDRs of your scrapers in admin.allow")
+		} else if c.Admin.Token == "" {
+			at("admin.allow", "the admin listener is reachable beyond loopback with no admin.token: /metrics is guarded by admin.allow alone")
+		}
+	} else if c.Admin.Token != "" {
+		at("admin.token", "not used: the admin listener is on loopback, where admin.allow and admin.token are not checked")
+	}
+	for i, p := range c.Server.TrustedProxies {
+		if p.Bits() == 0 {
+			at(fmt.Sprintf("server.trusted_proxies[%d]", i), "trusts every peer: any client can set its own X-Forwarded-For and X-Request-Id")
+		}
+	}
+	sortErrors(r.errs)
+	return r.errs
+}
+
+// loopbackOnly reports whether a listen address can only be reached from
+// this host.
+func loopbackOnly(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+)
+
+// readiness is what /readyz reports. It is safe for concurrent use.
+type readiness interface {
+	// Ready returns "" when the gateway should receive traffic, else the
+	// reason it should not.
+	Ready() string
+}
+
+// adminHandler serves /livez, /readyz, /healthz and /metrics. /livez and
+// /readyz are always open (probes); everything else is restricted when the
+// listener is bound beyond loopback: the peer must be inside admin.allow
+// and, when admin.token is set, present it as a bearer token.
+type adminHandler struct {
+	mux        *http.ServeMux
+	restricted bool
+	allow      []netip.Prefix
+	token      []byte
+	problems   *problem.Writer
+}
+
+var _ http.Handler = (*adminHandler)(nil)
+
+func newAdminHandler(cfg config.Admin, ready readiness, metrics http.Handler, pw *problem.Writer) *adminHandler {
+	a := &adminHandler{
+		mux:        http.NewServeMux(),
+		restricted: !loopbackOnly(cfg.Listen),
+		allow:      cfg.Allow,
+		token:      []byte(cfg.Token),
+		problems:   pw,
+	}
+	live := func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusOK, "ok") }
+	a.mux.HandleFunc("GET /livez", live)
+	a.mux.HandleFunc("GET /healthz", live)
+	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := ready.Ready(); reason != "" {
+			plain(w, http.StatusServiceUnavailable, "not ready: "+reason)
+			return
+		}
+		plain(w, http.StatusOK, "ready")
+	})
+	a.mux.Handle("GET /metrics", metrics)
+	return a
+}
+
+func (a *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if a.restricted && r.URL.Path != "/livez" && r.URL.Path != "/readyz" {
+		if !a.peerAllowed(r) {
+			a.problems.Write(w, r, adminForbidden())
+			return
+		}
+		if len(a.token) > 0 && !a.tokenValid(r) {
+			a.problems.Write(w, r, adminUnauthorized())
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *adminHandler) peerAllowed(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range a.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *adminHandler) tokenValid(r *http.Request) bool {
+	auth := r.Header.Values("Authorization")
+	if len(auth) != 1 {
+		return false
+	}
+	scheme, tok, ok := strings.Cut(auth[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), a.token) == 1
+}
+
+// loopbackOnly reports whether a listen address can only be reached from
+// this host.
+func loopbackOnly(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func plain(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n")) // a probe that hung up needs no answer
+}
+
+func adminForbidden() problem.Problem {
+	return problem.Problem{Status: http.StatusForbidden, Slug: "admin-forbidden", Title: "Forbidden",
+		Detail: "This address may not use the admin endpoints.", Stage: "admin", Reason: "admin_forbidden"}
+}
+
+func adminUnauthorized() problem.Problem {
+	return problem.Problem{Status: http.StatusUnauthorized, Slug: "admin-unauthorized", Title: "Unauthorized",
+		Detail: "The admin endpoints require a bearer token.", Stage: "admin", Reason: "admin_unauthorized",
+		Header: http.Header{"Www-Authenticate": {`Bearer realm="bulwark-admin"`}}}
+}

@@ -1,0 +1,107 @@
+// Package gateway assembles Bulwark from a loaded config: it compiles the
+// edge, the router and one chain per route into a Handler, and runs the
+// listeners (public, redirect, admin), certificate reloading, config reload
+// and graceful shutdown around it.
+//
+// A Handler is built completely before it serves: a config that fails to
+// compile never replaces the running one. Reload swaps Handlers atomically;
+// requests in flight finish on the Handler they started on.
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/edge"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/metrics"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/proxy"
+)
+
+// Deps is what building a Handler needs besides the config. The same Deps
+// serve every reload, so metrics keep counting into the same series.
+type Deps struct {
+	Log      *zap.Logger
+	Metrics  *metrics.Metrics
+	Problems *problem.Writer
+}
+
+// Handler is one compiled config: edge, router and route chains. It is safe
+// for concurrent use and immutable once built.
+type Handler struct {
+	cfg       *config.Config
+	root      http.Handler
+	upstreams map[string]*proxy.Upstream
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// Build compiles cfg into a Handler. Everything that can fail (TLS files of
+// upstreams, CORS policies, route patterns) fails here, never per request.
+func Build(cfg *config.Config, deps Deps) (*Handler, error) {
+	h := &Handler{cfg: cfg, upstreams: make(map[string]*proxy.Upstream, len(cfg.Upstreams))}
+	for _, name := range sortedKeys(cfg.Upstreams) {
+		u, err := proxy.NewUpstream(name, cfg.Upstreams[name], proxy.Deps{
+			Log:      deps.Log.Named("proxy"),
+			Problems: deps.Problems,
+			Duration: deps.Metrics.UpstreamDuration,
+		})
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("upstream %q: %w", name, err)
+		}
+		h.upstreams[name] = u
+	}
+	table, err := newRouteTable(cfg, h.upstreams, deps)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	edgeMW, err := edge.New(cfg.Server, edge.Deps{Log: deps.Log.Named("edge"), Problems: deps.Problems})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	h.root = edgeMW(table)
+	return h, nil
+}
+
+// ServeHTTP runs the request through the edge, the router and the matched
+// route's chain. The request must carry an exchange.Record (see observe).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.root.ServeHTTP(w, r)
+}
+
+// Config returns the config the Handler was built from.
+func (h *Handler) Config() *config.Config { return h.cfg }
+
+// Close releases the idle upstream connections of a Handler that no longer
+// serves. Requests still in flight on it keep working.
+func (h *Handler) Close() {
+	for _, u := range h.upstreams {
+		u.Close()
+	}
+}
+
+// routeInfo builds the request record's view of a configured route.
+func routeInfo(cfg *config.Config, rt config.Route) *exchange.Route {
+	mode := rt.Mode
+	if mode == config.ModeInherit {
+		mode = cfg.Mode
+	}
+	return &exchange.Route{Name: rt.Name, Upstream: rt.Upstream, Mode: mode}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

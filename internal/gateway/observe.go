@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/metrics"
+)
+
+// observer is the outermost handler of the public listener. It creates the
+// request record, hands the request to the active Handler (swapped by
+// reloads) and, at every exit, counts the request by route, method and
+// status. It lives as long as the listener; Handlers come and go.
+type observer struct {
+	active  *atomic.Pointer[Handler]
+	metrics *metrics.Metrics
+}
+
+var _ http.Handler = (*observer)(nil)
+
+func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &exchange.Record{Start: time.Now()}
+	sw := &statusWriter{ResponseWriter: w}
+	o.metrics.InFlight.Inc()
+	// Deferred so that a response aborted with http.ErrAbortHandler (the
+	// proxy does that when the upstream breaks mid-body) is counted too.
+	defer func() {
+		o.metrics.InFlight.Dec()
+		status := sw.status
+		switch {
+		case status != 0:
+		case rec.UpstreamStatus == http.StatusSwitchingProtocols:
+			status = rec.UpstreamStatus // the proxy hijacked the connection and wrote the 101 itself
+		default:
+			status = http.StatusOK
+		}
+		route, method := rec.RouteName(), methodLabel(r.Method)
+		o.metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		o.metrics.Duration.WithLabelValues(route, method).Observe(time.Since(rec.Start).Seconds())
+	}()
+	o.active.Load().ServeHTTP(sw, r.WithContext(exchange.With(r.Context(), rec)))
+}
+
+// methodLabel bounds the method label: a client can send any token.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// statusWriter remembers the final status code and counts body bytes. It
+// keeps Flush (server-sent events) and, through Unwrap,
+// http.ResponseController's Hijack (WebSocket upgrades) working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client; a no-op when the underlying
+// writer cannot flush.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

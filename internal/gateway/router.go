@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/edge"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/proxy"
+)
+
+// routeTable dispatches a request to its route: routes with a host first,
+// then host-less routes (documented precedence). Within one host, chi's
+// rules apply: a static segment beats a {param}, which beats a * catch-all.
+// A path that matches no route is a 404, a path whose routes take other
+// methods a 405 with Allow; neither reaches an upstream.
+type routeTable struct {
+	byHost   map[string]*chi.Mux
+	anyHost  *chi.Mux
+	methods  []string // every method some route serves, for Allow
+	problems *problem.Writer
+}
+
+var _ http.Handler = (*routeTable)(nil)
+
+func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, deps Deps) (t *routeTable, err error) {
+	t = &routeTable{byHost: map[string]*chi.Mux{}, anyHost: chi.NewMux(), problems: deps.Problems}
+	// chi panics on patterns it cannot parse; the loader validates paths,
+	// so a panic here is a bug, but it must still not take the process down
+	// on reload.
+	defer func() {
+		if v := recover(); v != nil {
+			t, err = nil, fmt.Errorf("routes: %v", v)
+		}
+	}()
+	type pathKey struct{ host, path string }
+	preflights := map[pathKey]map[string]*edge.CORS{}
+	for i, rt := range cfg.Routes {
+		up, ok := upstreams[rt.Upstream]
+		if !ok { // the loader checks this; keep Build total anyway
+			return nil, fmt.Errorf("routes[%d] %q: unknown upstream %q", i, rt.Name, rt.Upstream)
+		}
+		chain, cors, err := buildChain(cfg, rt, up, deps)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] %q: %w", i, rt.Name, err)
+		}
+		t.mux(rt.Host).Method(rt.Method, rt.Path, chain)
+		if !slices.Contains(t.methods, rt.Method) {
+			t.methods = append(t.methods, rt.Method)
+		}
+		if cors != nil {
+			k := pathKey{rt.Host, rt.Path}
+			if preflights[k] == nil {
+				preflights[k] = map[string]*edge.CORS{}
+			}
+			preflights[k][rt.Method] = cors
+		}
+	}
+	for k, byMethod := range preflights {
+		t.mux(k.host).Method(http.MethodOptions, k.path, edge.Preflight(byMethod, deps.Problems))
+		if !slices.Contains(t.methods, http.MethodOptions) {
+			t.methods = append(t.methods, http.MethodOptions)
+		}
+	}
+	slices.Sort(t.methods)
+	t.anyHost.NotFound(t.unmatched)
+	t.anyHost.MethodNotAllowed(t.unmatched)
+	return t, nil
+}
+
+func (t *routeTable) mux(host string) *chi.Mux {
+	if host == "" {
+		return t.anyHost
+	}
+	m, ok := t.byHost[host]
+	if !ok {
+		m = chi.NewMux()
+		t.byHost[host] = m
+	}
+	return m
+}
+
+func (t *routeTable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(t.byHost) > 0 {
+		if m, ok := t.byHost[requestHost(r)]; ok && m.Match(chi.NewRouteContext(), r.Method, r.URL.Path) {
+			m.ServeHTTP(w, r)
+			return
+		}
+	}
+	// The host-less mux answers unmatched requests through t.unmatched.
+	t.anyHost.ServeHTTP(w, r)
+}
+
+// unmatched answers a request that no route takes: 405 with Allow when some
+// route serves the path with another method, else 404.
+func (t *routeTable) unmatched(w http.ResponseWriter, r *http.Request) {
+	if allow := t.allowed(r, r.URL.Path); allow != "" {
+		t.problems.Deny(w, r, problem.MethodNotAllowed(allow))
+		return
+	}
+	t.problems.Deny(w, r, problem.NotFound())
+}
+
+// allowed lists the methods some route serves for this host and path; ""
+// when the path matches no route at all.
+func (t *routeTable) allowed(r *http.Request, path string) string {
+	muxes := []*chi.Mux{t.anyHost}
+	if m, ok := t.byHost[requestHost(r)]; ok {
+		muxes = append(muxes, m)
+	}
+	var allow []string
+	for _, method := range t.methods {
+		for _, m := range muxes {
+			if m.Match(chi.NewRouteContext(), method, path) {
+				allow = append(allow, method)
+				break
+			}
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
+// requestHost is the request's host, lower-cased and without port.
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
+}
+
+// buildChain composes one route's chain, outermost first: bind the route to
+// the request record, CORS, upgrade policy, body limit, then the proxy.
+// Stages a route does not configure are not in its chain at all. It also
+// returns the route's CORS policy for the path's preflight handler.
+func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, deps Deps) (http.Handler, *edge.CORS, error) {
+	info := routeInfo(cfg, rt)
+	limit := int64(cfg.Server.MaxBodySize)
+	if rt.MaxBodySize > 0 {
+		limit = int64(rt.MaxBodySize)
+	}
+	h := up.Handler(rt.Name)
+	h = edge.BodyLimit(limit, deps.Problems)(h)
+	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
+	var cors *edge.CORS
+	if rt.CORS != nil {
+		var err error
+		if cors, err = edge.NewCORS(*rt.CORS, rt.Method, deps.Problems); err != nil {
+			return nil, nil, fmt.Errorf("cors: %w", err)
+		}
+		h = cors.Middleware(h)
+	}
+	return bindRoute(info, h), cors, nil
+}
+
+// bindRoute records the matched route on the request record, so every
+// later stage, the denial writer, metrics and the audit event see it.
+func bindRoute(info *exchange.Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := exchange.From(r.Context()); rec != nil {
+			rec.Route = info
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,120 @@
+// Package metrics holds the gateway's Prometheus collectors, registered on
+// the gateway's own registry (never the global default). One Metrics lives
+// for the whole process: reloads build new handlers that keep counting into
+// the same series.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// BuildInfo describes the running binary for bulwark_build_info.
+type BuildInfo struct {
+	Version, Revision, Branch, GoVersion, GoOS, GoArch string
+}
+
+// Metrics is the set of collectors every part of the gateway reports to.
+// All fields are safe for concurrent use.
+type Metrics struct {
+	// Registry is what /metrics serves.
+	Registry *prometheus.Registry
+
+	// Requests counts finished requests by route name, method and status.
+	Requests *prometheus.CounterVec
+	// Duration observes the whole time the gateway spent on a request.
+	Duration *prometheus.HistogramVec
+	// UpstreamDuration observes upstream round trips (request sent to
+	// response headers received), by route and upstream.
+	UpstreamDuration *prometheus.HistogramVec
+	// InFlight is the number of requests being served now.
+	InFlight prometheus.Gauge
+	// Denials counts stage denials and report-mode would-denials.
+	Denials *prometheus.CounterVec
+	// Reloads counts config reloads by result (success, failure).
+	Reloads *prometheus.CounterVec
+	// LastReloadSuccess is the Unix time of the last successful load.
+	LastReloadSuccess prometheus.Gauge
+	// LastReloadSuccessful is 1 when the last reload attempt succeeded.
+	LastReloadSuccessful prometheus.Gauge
+	// TLSCertNotAfter is the expiry (Unix time) of the serving certificate.
+	TLSCertNotAfter prometheus.Gauge
+	// TLSCertReloads counts certificate reload attempts by result.
+	TLSCertReloads *prometheus.CounterVec
+}
+
+// latencyBuckets are OpenTelemetry's default HTTP server buckets (seconds),
+// finer than Prometheus' defaults at the low end where a gateway lives.
+var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// New creates and registers every collector, with the Go and process
+// collectors and bulwark_build_info.
+func New(info BuildInfo) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_requests_total",
+			Help: "Requests answered, by route name (\"_unmatched\" when no route matched), method and status code.",
+		}, []string{"route", "method", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bulwark_request_duration_seconds",
+			Help:    "Time from the request's arrival to the end of the response, by route and method.",
+			Buckets: latencyBuckets,
+		}, []string{"route", "method"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bulwark_upstream_request_duration_seconds",
+			Help:    "Time from sending a request upstream to receiving its response headers, by route and upstream.",
+			Buckets: latencyBuckets,
+		}, []string{"route", "upstream"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bulwark_requests_in_flight",
+			Help: "Requests being served now.",
+		}),
+		Denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_denials_total",
+			Help: "Requests denied by a stage (mode=enforce) or that report mode let through (mode=report), by route, stage and reason.",
+		}, []string{"route", "stage", "reason", "mode"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_config_reloads_total",
+			Help: "Config reload attempts by result (success, failure).",
+		}, []string{"result"}),
+		LastReloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bulwark_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful config load.",
+		}),
+		LastReloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bulwark_config_last_reload_successful",
+			Help: "1 when the last config reload attempt succeeded, 0 when it was refused.",
+		}),
+		TLSCertNotAfter: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bulwark_tls_certificate_not_after_timestamp_seconds",
+			Help: "Expiry (Unix time) of the certificate the public listener serves; 0 without TLS.",
+		}),
+		TLSCertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_tls_certificate_reloads_total",
+			Help: "Reloads of the serving certificate from disk, by result (success, failure).",
+		}, []string{"result"}),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bulwark_build_info",
+		Help: "Build of the running binary; the value is always 1.",
+		ConstLabels: prometheus.Labels{
+			"version": info.Version, "revision": info.Revision, "branch": info.Branch,
+			"goversion": info.GoVersion, "goos": info.GoOS, "goarch": info.GoArch,
+		},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+		m.Requests, m.Duration, m.UpstreamDuration, m.InFlight, m.Denials,
+		m.Reloads, m.LastReloadSuccess, m.LastReloadSuccessful, m.TLSCertNotAfter, m.TLSCertReloads,
+	)
+	for _, result := range []string{"success", "failure"} {
+		m.Reloads.WithLabelValues(result)
+		m.TLSCertReloads.WithLabelValues(result)
+	}
+	return m
+}

@@ -1,0 +1,15 @@
+package e2e
+
+import (
+	"net"
+	"testing"
+)
+
+func listenLoopback(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

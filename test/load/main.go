@@ -1,0 +1,327 @@
+// Command load is Bulwark's load harness (make bench). It measures, in one
+// run and with the same load generator and settings, a fixed upstream
+// directly, a tuned bare httputil.ReverseProxy in front of it, and bulwark
+// in front of it, and checks bulwark against the bare proxy.
+//
+//	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-out FILE] [-bulwark PATH]
+//
+// wrk runs pinned to one CPU (-wrk-cpu), the upstream and the proxy under
+// test to another (-proxy-cpu); only one proxy runs at a time. Rounds are
+// interleaved (direct, bare, bulwark; direct, bare, bulwark; ...), each
+// target is warmed up before it is measured, and the report gives medians.
+// The upstream and the bare proxy are this program re-run in a role
+// (-role upstream, -role bare), each its own process. Every child process
+// is killed when the harness exits, however it exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the harness's flags.
+type options struct {
+	role, listen, target string // role mode
+
+	rounds      int
+	duration    time.Duration
+	warmup      time.Duration
+	connections int
+	threads     int
+	out         string
+	bulwark     string
+	proxyCPU    string
+	wrkCPU      string
+	strict      bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the harness's command line.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: go run ./test/load [flags]\n\nMeasures direct, bare reverse proxy and bulwark with wrk; prints a markdown report.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the report gives medians")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each target in each round (whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each measurement (whole seconds, 0 for none)")
+	fs.IntVar(&o.connections, "connections", 32, "keep-alive connections wrk holds open")
+	fs.IntVar(&o.threads, "threads", 1, "wrk threads")
+	fs.StringVar(&o.out, "out", "", "also write the report to this file")
+	fs.StringVar(&o.bulwark, "bulwark", "", "bulwark binary to measure (default: build bin/bulwark)")
+	fs.StringVar(&o.proxyCPU, "proxy-cpu", "0", "taskset CPU list for the upstream and the proxy under test")
+	fs.StringVar(&o.wrkCPU, "wrk-cpu", "1", "taskset CPU list for wrk")
+	fs.BoolVar(&o.strict, "strict", false, "exit with status 1 when a verdict fails")
+	fs.StringVar(&o.role, "role", "", "internal: run as the upstream or the bare proxy")
+	fs.StringVar(&o.listen, "listen", "", "internal: address of a role")
+	fs.StringVar(&o.target, "target", "", "internal: upstream URL of the bare role")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.rounds < 1:
+		return options{}, errors.New("-rounds: want at least 1")
+	case o.duration < time.Second:
+		return options{}, errors.New("-duration: want at least 1s")
+	case o.warmup < 0:
+		return options{}, errors.New("-warmup: must not be negative")
+	case o.connections < 1 || o.threads < 1 || o.threads > o.connections:
+		return options{}, errors.New("-connections and -threads: want 1 <= threads <= connections")
+	case o.role != "" && o.role != "upstream" && o.role != "bare":
+		return options{}, fmt.Errorf("-role %q: want upstream or bare", o.role)
+	case o.role != "" && o.listen == "":
+		return options{}, fmt.Errorf("-role %s needs -listen", o.role)
+	case o.role == "bare" && o.target == "":
+		return options{}, errors.New("-role bare needs -target")
+	}
+	return o, nil
+}
+
+// run is the whole program: a role, or a measurement run.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	switch o.role {
+	case "upstream":
+		return serveUpstream(ctx, o.listen)
+	case "bare":
+		return serveBare(ctx, o.listen, o.target)
+	}
+	rep, err := measure(ctx, o, args, stderr)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := rep.write(&b); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(stdout, b.String()); err != nil {
+		return err
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		if err := os.WriteFile(o.out, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	if o.strict && !rep.passed() {
+		return errors.New("a verdict failed")
+	}
+	return nil
+}
+
+// measure starts the upstream, measures every target in interleaved rounds
+// and returns the report. Every process it starts is stopped before it
+// returns.
+func measure(ctx context.Context, o options, args []string, progress io.Writer) (report, error) {
+	if err := checkMachine(o); err != nil {
+		return report{}, err
+	}
+	// Described before anything starts, so the load average shows what
+	// else the machine is doing.
+	mach := describeMachine()
+	bulwark, err := bulwarkBinary(ctx, o.bulwark, progress)
+	if err != nil {
+		return report{}, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return report{}, fmt.Errorf("find own executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "bulwark-load-")
+	if err != nil {
+		return report{}, err
+	}
+	defer os.RemoveAll(dir)
+
+	procs := &children{}
+	defer procs.stopAll()
+	upstream, err := freeAddr()
+	if err != nil {
+		return report{}, err
+	}
+	up, err := procs.start("upstream", []string{"taskset", "-c", o.proxyCPU, self, "-role", "upstream", "-listen", upstream})
+	if err != nil {
+		return report{}, err
+	}
+	if err := waitReady(ctx, up, "http://"+upstream+benchPath); err != nil {
+		return report{}, err
+	}
+
+	r := &rig{self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU, procs: procs}
+	tgs := targets()
+	results := map[string][]wrkResult{}
+	for round := 1; round <= o.rounds; round++ {
+		for _, tg := range tgs {
+			fmt.Fprintf(progress, "round %d/%d: %s\n", round, o.rounds, tg.name)
+			res, err := measureOnce(ctx, r, tg, o)
+			if err != nil {
+				return report{}, fmt.Errorf("round %d, target %s: %w", round, tg.name, err)
+			}
+			results[tg.name] = append(results[tg.name], res)
+		}
+	}
+
+	sums := summarize(tgs, results)
+	vs, err := verdicts(sums)
+	if err != nil {
+		return report{}, err
+	}
+	return report{
+		sums:     sums,
+		verdicts: vs,
+		machine:  mach,
+		command:  commandLine(args),
+		wrk:      strings.Join(wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Duration: o.duration, URL: "URL"}.argv(), " "),
+		pinning:  fmt.Sprintf("wrk on CPU %s; the upstream and the proxy under test on CPU %s, one proxy at a time", o.wrkCPU, o.proxyCPU),
+	}, nil
+}
+
+// measureOnce starts tg, checks that it answers the upstream's body, warms
+// it up, measures it and stops it.
+func measureOnce(ctx context.Context, r *rig, tg target, o options) (wrkResult, error) {
+	inst, err := tg.start(ctx, r)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer inst.stop()
+	if err := probe(ctx, inst.url, tg.headers); err != nil {
+		return wrkResult{}, err
+	}
+	load := wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Headers: tg.headers, URL: inst.url}
+	if o.warmup > 0 {
+		warm := load
+		warm.Duration = o.warmup
+		res, err := warm.run(ctx)
+		if err != nil {
+			return wrkResult{}, fmt.Errorf("warm-up: %w", err)
+		}
+		if err := res.check(); err != nil {
+			return wrkResult{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	load.Duration = o.duration
+	res, err := load.run(ctx)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	return res, res.check()
+}
+
+// probe sends one request and checks that the upstream's answer comes back
+// unchanged: a target that answers anything else would be measured doing
+// the wrong thing.
+func probe(ctx context.Context, url string, headers []string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK || string(body) != benchBody {
+		return fmt.Errorf("probe GET %s = %d %q, want 200 with the upstream's body", url, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// checkMachine fails early, with the fix, when the run cannot work here.
+func checkMachine(o options) error {
+	if o.proxyCPU == o.wrkCPU {
+		return errors.New("-proxy-cpu and -wrk-cpu must differ: the load generator needs its own CPU")
+	}
+	for _, tool := range []string{"wrk", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: run make bench, or install it (apt-get install -y wrk util-linux)", tool)
+		}
+	}
+	if n := runtime.NumCPU(); n < 2 {
+		return fmt.Errorf("%d CPU available, want 2: wrk and the proxies need one each", n)
+	}
+	return nil
+}
+
+// bulwarkBinary returns path, or builds bin/bulwark at the module root when
+// path is empty.
+func bulwarkBinary(ctx context.Context, path string, progress io.Writer) (string, error) {
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", fmt.Errorf("-bulwark: %w", err)
+		}
+		return abs, nil
+	}
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("find module root: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	out := filepath.Join(root, "bin", "bulwark")
+	fmt.Fprintf(progress, "building %s\n", out)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/bulwark")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build bulwark: %w\n%s", err, b)
+	}
+	return out, nil
+}
+
+// commandLine spells the run as a user would type it again.
+func commandLine(args []string) string {
+	parts := []string{"go", "run", "./test/load"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
+			a = strconv.Quote(a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

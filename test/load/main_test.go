@@ -1,0 +1,76 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestParseFlagsDefaults(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := options{rounds: 3, duration: 10 * time.Second, warmup: 2 * time.Second, connections: 32, threads: 1, proxyCPU: "0", wrkCPU: "1"}
+	if o != want {
+		t.Errorf("parseFlags(nil) = %+v, want %+v", o, want)
+	}
+}
+
+func TestParseFlagsRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no rounds", args: []string{"-rounds", "0"}, want: "-rounds"},
+		{name: "short duration", args: []string{"-duration", "500ms"}, want: "-duration"},
+		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, want: "-warmup"},
+		{name: "more threads than connections", args: []string{"-threads", "4", "-connections", "2"}, want: "-threads"},
+		{name: "unknown role", args: []string{"-role", "client", "-listen", "127.0.0.1:1"}, want: "-role"},
+		{name: "role without listen", args: []string{"-role", "upstream"}, want: "needs -listen"},
+		{name: "bare without target", args: []string{"-role", "bare", "-listen", "127.0.0.1:1"}, want: "needs -target"},
+		{name: "stray argument", args: []string{"now"}, want: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseFlags(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckMachineRefusesSharedCPU(t *testing.T) {
+	err := checkMachine(options{proxyCPU: "0", wrkCPU: "0"})
+	if err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Errorf("checkMachine(same CPU) = %v, want an error saying the CPUs must differ", err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "defaults", args: nil, want: "go run ./test/load"},
+		{name: "flags", args: []string{"-rounds", "1", "-duration", "2s"}, want: "go run ./test/load -rounds 1 -duration 2s"},
+		{name: "quoted", args: []string{"-out", "my report.md"}, want: `go run ./test/load -out "my report.md"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := commandLine(tt.args); got != tt.want {
+				t.Errorf("commandLine(%q) = %q, want %q", tt.args, got, tt.want)
+			}
+		})
+	}
+}

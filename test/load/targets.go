@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// bareName is the target every other one is compared with.
+const bareName = "bare"
+
+// rig is the fixed part of a run that every target starts against.
+type rig struct {
+	self     string // this harness's executable, re-run in a role
+	bulwark  string // the bulwark binary under test
+	upstream string // host:port of the fixed upstream
+	dir      string // scratch directory for generated configs
+	cpu      string // taskset CPU list of the upstream and the proxy under test
+	procs    *children
+}
+
+// target is one thing the load generator measures. It is started fresh
+// for each round, in front of the shared upstream, and stopped before the
+// next target starts, so that only one proxy uses the proxies' CPU at a
+// time.
+type target struct {
+	name string
+	what string
+	// headers are sent with every request ("Name: value"), for targets
+	// whose route needs credentials.
+	headers []string
+	// gate marks the targets the issue's verdicts apply to (see verdicts).
+	gate  bool
+	start func(ctx context.Context, r *rig) (instance, error)
+}
+
+// instance is a started target.
+type instance struct {
+	url  string // the URL wrk loads
+	stop func()
+}
+
+// targets returns what one run measures, in the order of each round. Later
+// capabilities add their own bulwark targets here (a JWT route, a rate
+// limited route, a validated route, a filtered route), each with its own
+// config; bare stays the yardstick.
+func targets() []target {
+	return []target{
+		directTarget(),
+		bareTarget(),
+		bulwarkTarget("bulwark", "bulwark, pass-through route (auth: none)", true, passThroughConfig),
+	}
+}
+
+// directTarget loads the upstream itself: the ceiling no proxy can reach.
+func directTarget() target {
+	return target{
+		name: "direct",
+		what: "upstream, no proxy",
+		start: func(_ context.Context, r *rig) (instance, error) {
+			return instance{url: "http://" + r.upstream + benchPath, stop: func() {}}, nil
+		},
+	}
+}
+
+// bareTarget is the tuned httputil.ReverseProxy of newBareProxy, run as
+// this harness in the bare role.
+func bareTarget() target {
+	return target{
+		name: bareName,
+		what: "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)",
+		start: func(ctx context.Context, r *rig) (instance, error) {
+			addr, err := freeAddr()
+			if err != nil {
+				return instance{}, err
+			}
+			p, err := r.procs.start(bareName, []string{
+				"taskset", "-c", r.cpu, r.self, "-role", "bare", "-listen", addr, "-target", "http://" + r.upstream,
+			})
+			if err != nil {
+				return instance{}, err
+			}
+			url := "http://" + addr + benchPath
+			if err := waitReady(ctx, p, url); err != nil {
+				p.stop()
+				return instance{}, err
+			}
+			return instance{url: url, stop: p.stop}, nil
+		},
+	}
+}
+
+// bulwarkConfig is what a bulwark target's config template is filled with.
+type bulwarkConfig struct {
+	Listen   string // host:port of the public listener
+	Admin    string // host:port of the admin listener
+	Upstream string // base URL of the fixed upstream
+}
+
+// passThroughConfig routes GET /bench to the upstream with no
+// authentication and every other setting at its default; only the log
+// level is raised, as in production.
+const passThroughConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+routes:
+  - { name: bench, method: GET, path: /bench, upstream: bench, auth: none }
+`
+
+// bulwarkTarget runs the bulwark binary with the config that configTemplate
+// (a text/template over bulwarkConfig) describes. The config must route
+// GET /bench to the upstream.
+func bulwarkTarget(name, what string, gate bool, configTemplate string) target {
+	tmpl := template.Must(template.New(name).Option("missingkey=error").Parse(configTemplate))
+	return target{
+		name: name,
+		what: what,
+		gate: gate,
+		start: func(ctx context.Context, r *rig) (instance, error) {
+			listen, err := freeAddr()
+			if err != nil {
+				return instance{}, err
+			}
+			admin, err := freeAddr()
+			if err != nil {
+				return instance{}, err
+			}
+			var cfg strings.Builder
+			if err := tmpl.Execute(&cfg, bulwarkConfig{Listen: listen, Admin: admin, Upstream: "http://" + r.upstream}); err != nil {
+				return instance{}, fmt.Errorf("target %s: config: %w", name, err)
+			}
+			file := filepath.Join(r.dir, name+".yaml")
+			if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
+				return instance{}, fmt.Errorf("target %s: %w", name, err)
+			}
+			p, err := r.procs.start(name, []string{"taskset", "-c", r.cpu, r.bulwark, "serve", "--config", file})
+			if err != nil {
+				return instance{}, err
+			}
+			if err := waitReady(ctx, p, "http://"+admin+"/readyz"); err != nil {
+				p.stop()
+				return instance{}, err
+			}
+			return instance{url: "http://" + listen + benchPath, stop: p.stop}, nil
+		},
+	}
+}

@@ -133,11 +133,9 @@ func (c *checker) checkServerTLS(t *TLS) {
 		c.errf("server.tls.key_file", "is required with server.tls")
 	}
 	if t.CertFile != "" && t.KeyFile != "" {
-		if _, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile)); err != nil {
-			c.errf("server.tls.cert_file", "cannot load the certificate and key: %s", fileError(err))
-		}
+		c.checkKeyPair("server.tls", t.CertFile, t.KeyFile)
 	}
-	checkTLSVersion(c, "server.tls.min_version", t.MinVersion)
+	c.checkTLSVersion("server.tls.min_version", t.MinVersion)
 	if t.ClientAuth != "" {
 		switch {
 		case t.ClientAuth != "request" && t.ClientAuth != "require":
@@ -156,7 +154,7 @@ func (c *checker) checkServerTLS(t *TLS) {
 	}
 }
 
-func checkTLSVersion(c *checker, path, v string) {
+func (c *checker) checkTLSVersion(path, v string) {
 	if v != "1.2" && v != "1.3" {
 		c.errf(path, `must be "1.2" or "1.3"`)
 	}
@@ -251,15 +249,34 @@ func (c *checker) checkUpstream(name string, u Upstream) {
 	case t.KeyFile == "":
 		c.errf(tp+".key_file", "is required with cert_file")
 	default:
-		if _, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile)); err != nil {
-			c.errf(tp+".cert_file", "cannot load the certificate and key: %s", fileError(err))
-		}
+		c.checkKeyPair(tp, t.CertFile, t.KeyFile)
 	}
-	checkTLSVersion(c, tp+".min_version", t.MinVersion)
+	c.checkTLSVersion(tp+".min_version", t.MinVersion)
 	for i, pin := range t.PinSHA256 {
 		if b, err := base64.StdEncoding.DecodeString(pin); err != nil || len(b) != 32 {
 			c.errf(fmt.Sprintf("%s.pin_sha256[%d]", tp, i), "must be the standard base64 of a 32-byte SHA-256 hash (44 characters ending in =)")
 		}
+	}
+}
+
+// checkKeyPair checks that a certificate and its key load as a pair. A file
+// that cannot be read is reported at its own key; a pair that does not
+// match, at cert_file. Messages never include the files' content.
+func (c *checker) checkKeyPair(path string, cert, key Path) {
+	certOK, keyOK := true, true
+	if _, err := os.ReadFile(string(cert)); err != nil {
+		c.errf(path+".cert_file", "cannot read the certificate: %s", fileError(err))
+		certOK = false
+	}
+	if _, err := os.ReadFile(string(key)); err != nil {
+		c.errf(path+".key_file", "cannot read the key: %s", fileError(err))
+		keyOK = false
+	}
+	if !certOK || !keyOK {
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(string(cert), string(key)); err != nil {
+		c.errf(path+".cert_file", "cannot load the certificate and key: %s", fileError(err))
 	}
 }
 

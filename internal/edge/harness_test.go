@@ -163,7 +163,8 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := seen{Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header.Clone(), Trailer: r.Trailer,
 		ClientIP: rec.ClientIP, RequestID: rec.RequestID, TLS: rec.TLS}
 	rc.next.ServeHTTP(w, r)
-	s.WouldDeny = append(s.WouldDeny, rec.WouldDeny...)
+	_, wouldDeny := rec.Decisions()
+	s.WouldDeny = append(s.WouldDeny, wouldDeny...)
 	rc.mu.Lock()
 	rc.n++
 	rc.last = s

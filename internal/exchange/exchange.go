@@ -7,6 +7,7 @@ package exchange
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
@@ -48,8 +49,11 @@ type Decision struct {
 	Mode   config.Mode
 }
 
-// Record is the per-request record. It is not safe for concurrent use: the
-// stages of one request run one after another on the request's goroutine.
+// Record is the per-request record. Its fields are written by the stages of
+// one request, which run one after another on the request's goroutine, so
+// they need no lock; the decisions are the exception (a body limit can be
+// crossed on the proxy transport's goroutine) and are reached only through
+// Decide and Decisions.
 type Record struct {
 	// RequestID is the id returned in X-Request-Id and sent upstream.
 	RequestID string
@@ -61,14 +65,35 @@ type Record struct {
 	// TLS reports whether the request arrived over TLS.
 	TLS bool
 	// Route is the matched route; nil until routing matched one.
-	Route *Route
-	// Denied is the enforced denial, if any stage denied the request.
-	Denied *Decision
-	// WouldDeny lists the denials that report mode let through.
-	WouldDeny []Decision
+	Route     *Route
+	mu        sync.Mutex
+	denied    *Decision  // the first enforced denial
+	wouldDeny []Decision // the denials that report mode let through
 	// UpstreamStatus is the upstream's status code; 0 when the upstream
 	// was not reached.
 	UpstreamStatus int
+}
+
+// Decide records d: as the request's denial when d.Mode is enforce (the
+// first one wins), else as a would-deny. Safe for concurrent use.
+func (r *Record) Decide(d Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d.Mode == config.ModeReport {
+		r.wouldDeny = append(r.wouldDeny, d)
+		return
+	}
+	if r.denied == nil {
+		r.denied = &d
+	}
+}
+
+// Decisions returns the enforced denial (nil when none) and the report-mode
+// would-denies. Safe for concurrent use; the slice must not be modified.
+func (r *Record) Decisions() (denied *Decision, wouldDeny []Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.denied, r.wouldDeny
 }
 
 type ctxKey struct{}

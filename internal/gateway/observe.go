@@ -79,6 +79,10 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Status returns the status code sent so far, 0 before the header. The
+// edge uses it to tell whether a panicking handler had started the response.
+func (s *statusWriter) Status() int { return s.status }
+
 // Flush sends buffered data to the client; a no-op when the underlying
 // writer cannot flush.
 func (s *statusWriter) Flush() {

@@ -319,6 +319,9 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 		IdleTimeout:       sc.IdleTimeout.D(),
 		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
 		ErrorLog:          errLog,
+		// "OPTIONS *" goes to the edge (and is refused there) instead of
+		// being answered by net/http itself.
+		DisableGeneralOptionsHandler: true,
 	}
 	if s.certs != nil {
 		public.TLSConfig = s.certs.tlsConfig()

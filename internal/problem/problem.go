@@ -86,18 +86,15 @@ func (pw *Writer) Decide(r *http.Request, p Problem) bool {
 	}
 	d := exchange.Decision{Stage: p.Stage, Reason: p.Reason, Rule: p.Rule, Status: p.Status, Mode: mode}
 	pw.denials.WithLabelValues(rec.RouteName(), p.Stage, p.Reason, string(mode)).Inc()
+	if rec != nil {
+		rec.Decide(d)
+	}
 	if mode == config.ModeReport {
-		if rec != nil {
-			rec.WouldDeny = append(rec.WouldDeny, d)
-		}
 		if ce := pw.log.Check(zap.InfoLevel, "would deny"); ce != nil {
 			ce.Write(zap.String("request_id", requestID(rec)), zap.String("route", rec.RouteName()),
 				zap.String("stage", p.Stage), zap.String("reason", p.Reason), zap.String("rule", p.Rule))
 		}
 		return false
-	}
-	if rec != nil && rec.Denied == nil {
-		rec.Denied = &d
 	}
 	return true
 }

@@ -38,7 +38,7 @@ func (c *checker) checkRoutes() {
 			}
 		}
 		methodOK := c.checkMethod(p+".method", rt.Method)
-		key, err := routePattern(rt.Path)
+		key, err := RoutePattern(rt.Path)
 		if err != nil {
 			c.errf(p+".path", "%s", err.Error())
 		}
@@ -114,11 +114,11 @@ func (c *checker) checkMethod(path, m string) bool {
 	return false
 }
 
-// routePattern checks a route path and returns its pattern key: the path
+// RoutePattern checks a route path and returns its pattern key: the path
 // with parameter names dropped ({id} -> {}, {id:[0-9]+} -> {:[0-9]+}), so
 // that /a/{x} and /a/{y}, which the router cannot tell apart, compare
 // equal.
-func routePattern(p string) (string, error) {
+func RoutePattern(p string) (string, error) {
 	switch {
 	case p == "":
 		return "", errors.New("is required: a path starting with /, e.g. /orders/{id}")

@@ -161,15 +161,15 @@ func TestRoutePattern(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got, err := routePattern(tt.path)
+			got, err := RoutePattern(tt.path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("routePattern(%q) error = %v, want %q", tt.path, err, tt.wantErr)
+					t.Fatalf("RoutePattern(%q) error = %v, want %q", tt.path, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Errorf("routePattern(%q) = %q, %v, want %q", tt.path, got, err, tt.want)
+				t.Errorf("RoutePattern(%q) = %q, %v, want %q", tt.path, got, err, tt.want)
 			}
 		})
 	}

@@ -40,7 +40,7 @@ func (c *Config) warn() []Error {
 			at(joinPath("upstreams", name), "upstream %q is not used by any route", name)
 		}
 	}
-	if !loopbackOnly(c.Admin.Listen) {
+	if !LoopbackOnly(c.Admin.Listen) {
 		if len(c.Admin.Allow) == 0 {
 			at("admin.listen", "the admin listener is reachable beyond loopback and admin.allow is empty: only /livez and /readyz will answer; list the CIDRs of your scrapers in admin.allow")
 		} else if c.Admin.Token == "" {
@@ -58,9 +58,9 @@ func (c *Config) warn() []Error {
 	return r.errs
 }
 
-// loopbackOnly reports whether a listen address can only be reached from
+// LoopbackOnly reports whether a listen address can only be reached from
 // this host.
-func loopbackOnly(listen string) bool {
+func LoopbackOnly(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false

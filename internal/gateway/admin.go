@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"crypto/subtle"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -35,7 +34,7 @@ var _ http.Handler = (*adminHandler)(nil)
 func newAdminHandler(cfg config.Admin, ready readiness, metrics http.Handler, pw *problem.Writer) *adminHandler {
 	a := &adminHandler{
 		mux:        http.NewServeMux(),
-		restricted: !loopbackOnly(cfg.Listen),
+		restricted: !config.LoopbackOnly(cfg.Listen),
 		allow:      cfg.Allow,
 		token:      []byte(cfg.Token),
 		problems:   pw,
@@ -94,20 +93,6 @@ func (a *adminHandler) tokenValid(r *http.Request) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), a.token) == 1
-}
-
-// loopbackOnly reports whether a listen address can only be reached from
-// this host.
-func loopbackOnly(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func plain(w http.ResponseWriter, status int, body string) {

@@ -40,8 +40,14 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 			t, err = nil, fmt.Errorf("routes: %v", v)
 		}
 	}()
-	type pathKey struct{ host, path string }
-	preflights := map[pathKey]map[string]*edge.CORS{}
+	// Preflights are keyed by host and route pattern: /a/{x} and /a/{y}
+	// are one router node, so their policies share one OPTIONS handler.
+	type pathKey struct{ host, pattern string }
+	type preflight struct {
+		path     string
+		byMethod map[string]*edge.CORS
+	}
+	preflights := map[pathKey]*preflight{}
 	for i, rt := range cfg.Routes {
 		up, ok := upstreams[rt.Upstream]
 		if !ok { // the loader checks this; keep Build total anyway
@@ -56,15 +62,19 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 			t.methods = append(t.methods, rt.Method)
 		}
 		if cors != nil {
-			k := pathKey{rt.Host, rt.Path}
-			if preflights[k] == nil {
-				preflights[k] = map[string]*edge.CORS{}
+			pattern, err := config.RoutePattern(rt.Path)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d] %q: path: %w", i, rt.Name, err)
 			}
-			preflights[k][rt.Method] = cors
+			k := pathKey{rt.Host, pattern}
+			if preflights[k] == nil {
+				preflights[k] = &preflight{path: rt.Path, byMethod: map[string]*edge.CORS{}}
+			}
+			preflights[k].byMethod[rt.Method] = cors
 		}
 	}
-	for k, byMethod := range preflights {
-		t.mux(k.host).Method(http.MethodOptions, k.path, edge.Preflight(byMethod, deps.Problems))
+	for k, p := range preflights {
+		t.mux(k.host).Method(http.MethodOptions, p.path, edge.Preflight(p.byMethod, deps.Problems))
 		if !slices.Contains(t.methods, http.MethodOptions) {
 			t.methods = append(t.methods, http.MethodOptions)
 		}

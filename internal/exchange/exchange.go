@@ -98,6 +98,11 @@ func (r *Record) Decisions() (denied *Decision, wouldDeny []Decision) {
 
 type ctxKey struct{}
 
+// Key returns the context key under which a Record is stored, for a context
+// type of the gateway's own that carries the record without an extra
+// context.WithValue layer. Use With everywhere else.
+func Key() any { return ctxKey{} }
+
 // With returns a context carrying rec.
 func With(ctx context.Context, rec *Record) context.Context {
 	return context.WithValue(ctx, ctxKey{}, rec)

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
@@ -17,13 +20,20 @@ import (
 type observer struct {
 	active  *atomic.Pointer[Handler]
 	metrics *metrics.Metrics
+	codes   *statusLabels
+}
+
+func newObserver(active *atomic.Pointer[Handler], m *metrics.Metrics) *observer {
+	return &observer{active: active, metrics: m, codes: newStatusLabels()}
 }
 
 var _ http.Handler = (*observer)(nil)
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &exchange.Record{Start: time.Now()}
-	sw := &statusWriter{ResponseWriter: w}
+	rc := &requestContext{Context: r.Context()}
+	rec, sw := &rc.rec, &rc.writer
+	rec.Start = time.Now()
+	sw.ResponseWriter = w
 	o.metrics.InFlight.Inc()
 	// Deferred so that a response aborted with http.ErrAbortHandler (the
 	// proxy does that when the upstream breaks mid-body) is counted too.
@@ -38,10 +48,52 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		route, method := rec.RouteName(), methodLabel(r.Method)
-		o.metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		o.metrics.Requests.WithLabelValues(route, method, o.codes.label(status)).Inc()
 		o.metrics.Duration.WithLabelValues(route, method).Observe(time.Since(rec.Start).Seconds())
 	}()
-	o.active.Load().ServeHTTP(sw, r.WithContext(exchange.With(r.Context(), rec)))
+	o.active.Load().ServeHTTP(sw, r.WithContext(rc))
+}
+
+// requestContext is the request's context as the gateway hands it to the
+// chain: the server's context plus, in one allocation, the request record,
+// chi's routing context (so chi does not wrap the request again) and the
+// status-recording writer.
+type requestContext struct {
+	context.Context
+	rec    exchange.Record
+	route  chi.Context
+	writer statusWriter
+}
+
+// Value answers the record and routing keys itself, and asks the parent
+// for everything else.
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case exchange.Key():
+		return &c.rec
+	case chi.RouteCtxKey:
+		return &c.route
+	}
+	return c.Context.Value(key)
+}
+
+// statusLabels holds the code label of every status an HTTP server can
+// send, so counting a request does not format one.
+type statusLabels [600]string
+
+func newStatusLabels() *statusLabels {
+	var l statusLabels
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return &l
+}
+
+func (l *statusLabels) label(code int) string {
+	if code >= 0 && code < len(l) {
+		return l[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // methodLabel bounds the method label: a client can send any token.

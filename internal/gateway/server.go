@@ -312,7 +312,7 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 	sc := cfg.Server
 	public = &http.Server{
 		Addr:              sc.Listen,
-		Handler:           &observer{active: &s.active, metrics: s.metrics},
+		Handler:           newObserver(&s.active, s.metrics),
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 		ReadTimeout:       sc.ReadTimeout.D(),
 		WriteTimeout:      sc.WriteTimeout.D(),

@@ -23,11 +23,11 @@ func (e *edge) checkFraming(w http.ResponseWriter, r *http.Request) (problem.Pro
 	}
 	w.Header()["Connection"] = e.close
 	if len(r.TransferEncoding) != 1 || r.TransferEncoding[0] != "chunked" {
-		return problem.BadRequest("bad-framing", "unsupported_transfer_encoding",
+		return problem.BadFraming("unsupported_transfer_encoding",
 			"The request's Transfer-Encoding is not supported; only chunked is."), false
 	}
 	if _, ok := r.Header["Content-Length"]; ok {
-		return problem.BadRequest("bad-framing", "content_length_with_transfer_encoding",
+		return problem.BadFraming("content_length_with_transfer_encoding",
 			"The request has both Content-Length and Transfer-Encoding."), false
 	}
 	return problem.Problem{}, true

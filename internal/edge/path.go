@@ -89,7 +89,7 @@ func pathProblem(err error) problem.Problem {
 	if !errors.As(err, &pe) {
 		pe = "invalid"
 	}
-	return problem.BadRequest("non-canonical-path", string(pe), pe.detail())
+	return problem.NonCanonicalPath(string(pe), pe.detail())
 }
 
 // canonicalizeURL replaces the request's path with its canonical form, so

@@ -58,11 +58,11 @@ func (a *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if a.restricted && r.URL.Path != "/livez" && r.URL.Path != "/readyz" {
 		if !a.peerAllowed(r) {
-			a.problems.Write(w, r, adminForbidden())
+			a.problems.Write(w, r, problem.AdminForbidden())
 			return
 		}
 		if len(a.token) > 0 && !a.tokenValid(r) {
-			a.problems.Write(w, r, adminUnauthorized())
+			a.problems.Write(w, r, problem.AdminUnauthorized())
 			return
 		}
 	}
@@ -99,15 +99,4 @@ func plain(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body + "\n")) // a probe that hung up needs no answer
-}
-
-func adminForbidden() problem.Problem {
-	return problem.Problem{Status: http.StatusForbidden, Slug: "admin-forbidden", Title: "Forbidden",
-		Detail: "This address may not use the admin endpoints.", Stage: "admin", Reason: "admin_forbidden"}
-}
-
-func adminUnauthorized() problem.Problem {
-	return problem.Problem{Status: http.StatusUnauthorized, Slug: "admin-unauthorized", Title: "Unauthorized",
-		Detail: "The admin endpoints require a bearer token.", Stage: "admin", Reason: "admin_unauthorized",
-		Header: http.Header{"Www-Authenticate": {`Bearer realm="bulwark-admin"`}}}
 }

@@ -18,7 +18,7 @@ func redirectHandler(port string, pw *problem.Writer) http.Handler {
 			host = h
 		}
 		if !validHost(host) || !strings.HasPrefix(r.RequestURI, "/") {
-			pw.Write(w, r, problem.BadRequest("bad-host", "bad_host", "The request has no valid Host to redirect to."))
+			pw.Write(w, r, problem.BadHost())
 			return
 		}
 		if strings.Contains(host, ":") { // an IPv6 literal

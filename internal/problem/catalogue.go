@@ -7,6 +7,7 @@ const (
 	StageEdge  = "edge"
 	StageRoute = "route"
 	StageProxy = "proxy"
+	StageAdmin = "admin"
 )
 
 // NotFound is the answer for a path that matches no route.
@@ -23,10 +24,27 @@ func MethodNotAllowed(allow string) Problem {
 		Header: http.Header{"Allow": {allow}}, Protocol: true}
 }
 
-// BadRequest is a protocol-level refusal at the edge (non-canonical path,
-// ambiguous framing, ...). reason is a bounded snake_case label; detail is
-// a fixed, safe sentence.
-func BadRequest(slug, reason, detail string) Problem {
+// NonCanonicalPath is the answer for a request path that is not in
+// canonical form (dot segments, encoded separators, invalid UTF-8, ...).
+// reason is a bounded snake_case label naming the class; detail is a fixed,
+// safe sentence that never quotes the path.
+func NonCanonicalPath(reason, detail string) Problem {
+	return badRequest("non-canonical-path", reason, detail)
+}
+
+// BadFraming is the answer for a request whose message framing is
+// ambiguous (Transfer-Encoding other than chunked, or with Content-Length).
+func BadFraming(reason, detail string) Problem {
+	return badRequest("bad-framing", reason, detail)
+}
+
+// BadHost is the redirect listener's answer for a request without a valid
+// Host to redirect to.
+func BadHost() Problem {
+	return badRequest("bad-host", "bad_host", "The request has no valid Host to redirect to.")
+}
+
+func badRequest(slug, reason, detail string) Problem {
 	return Problem{Status: http.StatusBadRequest, Slug: slug, Title: "Bad Request",
 		Detail: detail, Stage: StageEdge, Reason: reason, Protocol: true}
 }
@@ -79,6 +97,21 @@ func BadGateway() Problem {
 func GatewayTimeout() Problem {
 	return Problem{Status: http.StatusGatewayTimeout, Slug: "gateway-timeout", Title: "Gateway Timeout",
 		Detail: "The upstream service did not answer in time.", Stage: StageProxy, Reason: "upstream_timeout"}
+}
+
+// AdminForbidden is the admin listener's answer to a peer outside
+// admin.allow.
+func AdminForbidden() Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "admin-forbidden", Title: "Forbidden",
+		Detail: "This address may not use the admin endpoints.", Stage: StageAdmin, Reason: "admin_forbidden"}
+}
+
+// AdminUnauthorized is the admin listener's answer to a request without
+// the configured admin token.
+func AdminUnauthorized() Problem {
+	return Problem{Status: http.StatusUnauthorized, Slug: "admin-unauthorized", Title: "Unauthorized",
+		Detail: "The admin endpoints require a bearer token.", Stage: StageAdmin, Reason: "admin_unauthorized",
+		Header: http.Header{"Www-Authenticate": {`Bearer realm="bulwark-admin"`}}}
 }
 
 // Internal is the answer for a recovered panic: no detail at all.

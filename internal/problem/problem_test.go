@@ -47,7 +47,7 @@ func TestDeny(t *testing.T) {
 			StageModes: map[string]config.Mode{StageEdge: config.ModeEnforce}},
 			problem: BodyTooLarge(), wantWritten: true, wantMode: config.ModeEnforce, wantRoute: "r"},
 		{name: "protocol defences always enforce", route: &exchange.Route{Name: "r", Mode: config.ModeReport},
-			problem: BadRequest("non-canonical-path", "dot_segment", "x"), wantWritten: true, wantMode: config.ModeEnforce, wantRoute: "r"},
+			problem: NonCanonicalPath("dot_segment", "x"), wantWritten: true, wantMode: config.ModeEnforce, wantRoute: "r"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

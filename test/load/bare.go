@@ -66,10 +66,33 @@ func (p *bufferPool) Put(b []byte) {
 
 // serveBare is the bare-proxy role: it proxies listen to target until ctx
 // is cancelled.
-func serveBare(ctx context.Context, listen, target string) error {
+func serveBare(ctx context.Context, listen, target string, timeouts bool) error {
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("-target %q: want an absolute URL", target)
 	}
-	return serveRole(ctx, listen, newBareProxy(u))
+	if !timeouts {
+		return serveRole(ctx, listen, newBareProxy(u))
+	}
+	return serveRoleWith(ctx, &http.Server{
+		Addr:              listen,
+		Handler:           withDeadline(newBareProxy(u), bulwarkUpstreamTimeout),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	})
+}
+
+// bulwarkUpstreamTimeout is bulwark's default overall upstream timeout.
+const bulwarkUpstreamTimeout = 60 * time.Second
+
+// withDeadline bounds each proxied exchange as bulwark's upstream timeout
+// does: a context deadline around the whole exchange.
+func withDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

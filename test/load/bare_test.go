@@ -79,7 +79,7 @@ func TestBufferPoolReturnsFullSizeBuffers(t *testing.T) {
 }
 
 func TestServeBareRefusesRelativeTarget(t *testing.T) {
-	err := serveBare(t.Context(), "127.0.0.1:0", "/just/a/path")
+	err := serveBare(t.Context(), "127.0.0.1:0", "/just/a/path", false)
 	if err == nil || !strings.Contains(err.Error(), "absolute URL") {
 		t.Errorf("serveBare(relative target) = %v, want an error about an absolute URL", err)
 	}

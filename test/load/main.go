@@ -96,12 +96,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, errors.New("-warmup: must not be negative")
 	case o.connections < 1 || o.threads < 1 || o.threads > o.connections:
 		return options{}, errors.New("-connections and -threads: want 1 <= threads <= connections")
-	case o.role != "" && o.role != "upstream" && o.role != "bare":
-		return options{}, fmt.Errorf("-role %q: want upstream or bare", o.role)
+	case o.role != "" && o.role != "upstream" && o.role != "bare" && o.role != bareTimeoutsName:
+		return options{}, fmt.Errorf("-role %q: want upstream, bare or %s", o.role, bareTimeoutsName)
 	case o.role != "" && o.listen == "":
 		return options{}, fmt.Errorf("-role %s needs -listen", o.role)
-	case o.role == "bare" && o.target == "":
-		return options{}, errors.New("-role bare needs -target")
+	case (o.role == "bare" || o.role == bareTimeoutsName) && o.target == "":
+		return options{}, fmt.Errorf("-role %s needs -target", o.role)
 	}
 	return o, nil
 }
@@ -116,7 +116,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "upstream":
 		return serveUpstream(ctx, o.listen)
 	case "bare":
-		return serveBare(ctx, o.listen, o.target)
+		return serveBare(ctx, o.listen, o.target, false)
+	case bareTimeoutsName:
+		return serveBare(ctx, o.listen, o.target, true)
 	}
 	rep, err := measure(ctx, o, args, stderr)
 	if err != nil {

@@ -12,6 +12,11 @@ import (
 // bareName is the target every other one is compared with.
 const bareName = "bare"
 
+// bareTimeoutsName is the bare proxy with bulwark's default server and
+// upstream timeouts: not a yardstick, a reference that shows how much of
+// the gap to bare is the price of those timeouts.
+const bareTimeoutsName = "bare-timeouts"
+
 // rig is the fixed part of a run that every target starts against.
 type rig struct {
 	self     string // this harness's executable, re-run in a role
@@ -50,7 +55,8 @@ type instance struct {
 func targets() []target {
 	return []target{
 		directTarget(),
-		bareTarget(),
+		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
+		bareTarget(bareTimeoutsName, "the same, plus bulwark's default timeouts (server read/write/idle, 60s upstream deadline); reference only"),
 		bulwarkTarget("bulwark", "bulwark, pass-through route (auth: none)", true, passThroughConfig),
 	}
 }
@@ -67,18 +73,18 @@ func directTarget() target {
 }
 
 // bareTarget is the tuned httputil.ReverseProxy of newBareProxy, run as
-// this harness in the bare role.
-func bareTarget() target {
+// this harness in the role of the same name.
+func bareTarget(name, what string) target {
 	return target{
-		name: bareName,
-		what: "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)",
+		name: name,
+		what: what,
 		start: func(ctx context.Context, r *rig) (instance, error) {
 			addr, err := freeAddr()
 			if err != nil {
 				return instance{}, err
 			}
-			p, err := r.procs.start(bareName, []string{
-				"taskset", "-c", r.cpu, r.self, "-role", "bare", "-listen", addr, "-target", "http://" + r.upstream,
+			p, err := r.procs.start(name, []string{
+				"taskset", "-c", r.cpu, r.self, "-role", name, "-listen", addr, "-target", "http://" + r.upstream,
 			})
 			if err != nil {
 				return instance{}, err

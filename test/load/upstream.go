@@ -41,7 +41,11 @@ func serveUpstream(ctx context.Context, listen string) error {
 
 // serveRole serves h on addr until ctx is cancelled.
 func serveRole(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveRoleWith(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second})
+}
+
+// serveRoleWith serves srv until ctx is cancelled.
+func serveRoleWith(ctx context.Context, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

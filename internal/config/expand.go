@@ -37,7 +37,7 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 			ref := s[i+2 : i+2+end]
 			i += 2 + end + 1
 			name, def, hasDef := strings.Cut(ref, ":-")
-			if !isEnvName(name) {
+			if !isIdentifier(name) {
 				return "", fmt.Errorf("invalid reference ${%s}: use ${NAME} or ${NAME:-default}, NAME matching [A-Za-z_][A-Za-z0-9_]* (write $${ for a literal ${)", ref)
 			}
 			v, ok := lookup(name)
@@ -57,18 +57,3 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	return b.String(), nil
 }
 
-func isEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '_', 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z':
-		case '0' <= c && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}

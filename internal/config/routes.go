@@ -164,7 +164,7 @@ func routeParam(seg string, seen map[string]bool) (string, error) {
 		return "", errors.New("a {param} must be a whole path segment, e.g. /orders/{id}")
 	}
 	name, re, hasRe := strings.Cut(seg[1:len(seg)-1], ":")
-	if !isParamName(name) {
+	if !isIdentifier(name) {
 		return "", fmt.Errorf("invalid parameter %s: a name matches [A-Za-z_][A-Za-z0-9_]*, and a {param} is a whole path segment", seg)
 	}
 	if seen[name] {
@@ -197,7 +197,9 @@ func routeParam(seg string, seen map[string]bool) (string, error) {
 	return "{:" + re + "}", nil
 }
 
-func isParamName(s string) bool {
+// isIdentifier reports whether s matches [A-Za-z_][A-Za-z0-9_]*: the
+// spelling of ${VAR} names and of {param} names in route paths.
+func isIdentifier(s string) bool {
 	if s == "" {
 		return false
 	}

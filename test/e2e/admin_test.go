@@ -6,12 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // adminAnswer is what a test looks at in an admin listener's response.
@@ -208,52 +204,17 @@ func redactAuth(auth, token string) string {
 }
 
 // startExposedGateway is startGateway for a config whose admin listener is
-// bound to a wildcard address. The harness would probe readiness at the
-// logged address ([::]:PORT or 0.0.0.0:PORT); this helper checks that the
-// listener really is bound beyond loopback, then points g.admin at
-// 127.0.0.1:PORT, so that tests never connect anywhere but loopback.
+// bound to a wildcard address; the harness dials it on 127.0.0.1. It checks
+// that the listener really is bound beyond loopback.
 func startExposedGateway(t testing.TB, cfg string, env ...string) *gateway {
 	t.Helper()
-	dir := t.TempDir()
-	g := &gateway{dir: dir, configPath: filepath.Join(dir, "bulwark.yaml"), exited: make(chan struct{})}
-	writeFile(t, g.configPath, []byte(cfg))
-	g.cmd = exec.Command(binary, "serve", "--config", g.configPath)
-	g.cmd.Env = append(os.Environ(), env...)
-	stderr, err := g.cmd.StderrPipe()
+	g := startGateway(t, cfg, nil, env...)
+	host, _, err := net.SplitHostPort(g.adminBound)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("start bulwark: %v", err)
-	}
-	listening := make(chan struct{})
-	go g.readLogs(stderr, listening)
-	go func() {
-		g.err = g.cmd.Wait()
-		close(g.exited)
-	}()
-	t.Cleanup(func() { g.stop(t) })
-
-	select {
-	case <-listening:
-	case <-g.exited:
-		t.Fatalf("bulwark exited during start-up: %v\n%s", g.err, g.Logs())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("bulwark did not start listening within 20s\n%s", g.Logs())
-	}
-	g.mu.Lock()
-	logged := g.admin
-	g.mu.Unlock()
-	host, port, err := net.SplitHostPort(logged)
-	if err != nil {
-		t.Fatalf("admin address %q: %v", logged, err)
+		t.Fatalf("admin address %q: %v", g.adminBound, err)
 	}
 	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsUnspecified() {
-		t.Fatalf("admin listener bound to %q, want a wildcard address", logged)
+		t.Fatalf("admin listener bound to %q, want a wildcard address", g.adminBound)
 	}
-	g.mu.Lock()
-	g.admin = net.JoinHostPort("127.0.0.1", port)
-	g.mu.Unlock()
-	g.waitReady(t)
 	return g
 }

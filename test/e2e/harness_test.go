@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +27,8 @@ type gateway struct {
 	dir        string // holds the config file and anything the test writes beside it
 	configPath string
 	public     string // host:port of the public listener
-	admin      string // host:port of the admin listener
+	admin      string // host:port of the admin listener, as the tests dial it
+	adminBound string // the address the admin listener reported binding to
 	redirect   string // host:port of the redirect listener, if any
 	tls        bool
 
@@ -104,7 +107,7 @@ func (g *gateway) readLogs(r io.Reader, listening chan struct{}) {
 			case "public":
 				g.public, g.tls = entry.Address, entry.TLS
 			case "admin":
-				g.admin = entry.Address
+				g.admin, g.adminBound = loopbackDial(entry.Address), entry.Address
 			case "redirect":
 				g.redirect = entry.Address
 			}
@@ -114,6 +117,19 @@ func (g *gateway) readLogs(r io.Reader, listening chan struct{}) {
 			close(listening)
 		}
 	}
+}
+
+// loopbackDial turns a wildcard listen address (0.0.0.0:PORT, [::]:PORT)
+// into 127.0.0.1:PORT: tests only ever connect to loopback.
+func loopbackDial(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // Logs returns what the process wrote to stderr so far.

@@ -11,7 +11,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -116,18 +115,21 @@ func parseTarget(raw string) (*url.URL, error) {
 // request to the upstream. route labels metrics and log lines. The handler
 // is built here, once per route, and only runs per request.
 //
-// The upstream's timeout also bounds streams and WebSocket sessions (an
-// upstream that serves them needs timeout 0). When the exchange fails after
+// The upstream's timeout also bounds streams such as server-sent events (an
+// upstream that serves them needs timeout 0), but not WebSocket sessions:
+// after the 101 the connection is a session, not a response. When the
+// exchange fails after
 // the response headers were sent (the timeout passed, the upstream went
 // away mid-body), ReverseProxy aborts the response by panicking with
 // http.ErrAbortHandler: a recovery middleware in front must re-panic it.
 func (u *Upstream) Handler(route string) http.Handler {
-	h := &handler{upstream: u, route: route, timeout: u.timeout}
+	h := &handler{upstream: u, route: route}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: u.rewrite,
 		Transport: &meter{
 			next:     u.transport,
 			duration: u.duration.WithLabelValues(route, u.name),
+			timeout:  u.timeout,
 		},
 		BufferPool:   u.buffers,
 		ErrorHandler: h.fail,
@@ -152,20 +154,12 @@ func (u *Upstream) Close() {
 type handler struct {
 	upstream *Upstream
 	route    string
-	timeout  time.Duration
 	proxy    *httputil.ReverseProxy
 }
 
 var _ http.Handler = (*handler)(nil)
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.timeout > 0 {
-		// The deadline bounds the whole exchange, body included: the
-		// transport aborts the response body read when it passes.
-		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
-	}
 	h.proxy.ServeHTTP(w, r)
 }
 

@@ -256,6 +256,21 @@ func TestProxyFlushesStreams(t *testing.T) {
 }
 
 func TestProxyUpgrade(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration
+		pause   time.Duration // between the two messages
+	}{
+		{name: "no overall timeout"},
+		// After the 101 the connection is a session, not a response: the
+		// upstream's overall timeout must not cut it.
+		{name: "session outlives the overall timeout", timeout: 100 * time.Millisecond, pause: 300 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testProxyUpgrade(t, tt.timeout, tt.pause) })
+	}
+}
+
+func testProxyUpgrade(t *testing.T, timeout, pause time.Duration) {
 	// The upstream answers a raw 101 and then echoes bytes, like a
 	// WebSocket server after its handshake.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +291,7 @@ func TestProxyUpgrade(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
-	u := f.upstream(t, config.Upstream{URL: upstream.URL})
+	u := f.upstream(t, config.Upstream{URL: upstream.URL, Timeout: config.Duration(timeout)})
 	g := startGateway(t, u.Handler("socket"), withRecord())
 
 	conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
@@ -296,7 +311,10 @@ func TestProxyUpgrade(t *testing.T) {
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake status = %d, want %d", res.StatusCode, http.StatusSwitchingProtocols)
 	}
-	for _, msg := range []string{"ping", "a longer second message"} {
+	for i, msg := range []string{"ping", "a longer second message"} {
+		if i > 0 {
+			time.Sleep(pause)
+		}
 		if _, err := io.WriteString(conn, msg); err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,10 +78,21 @@ func newTransport(scheme string, cfg config.Upstream) (*http.Transport, error) {
 		MaxIdleConns:           0,    // no overall cap; MaxIdleConnsPerHost bounds the one host
 		MaxIdleConnsPerHost:    idlePerHost,
 		IdleConnTimeout:        orDefault(cfg.IdleConnTimeout.D(), defaultIdleConnTimeout),
-		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout.D(),
+		ResponseHeaderTimeout:  headerTimeout(cfg),
 		ExpectContinueTimeout:  expectContinueTimeout,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}, nil
+}
+
+// headerTimeout bounds the wait for the response headers: the configured
+// response_header_timeout, or the overall timeout when that is shorter, so
+// that the overall timeout holds before the headers too.
+func headerTimeout(cfg config.Upstream) time.Duration {
+	d, overall := cfg.ResponseHeaderTimeout.D(), cfg.Timeout.D()
+	if overall > 0 && (d == 0 || overall < d) {
+		return overall
+	}
+	return d
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -89,14 +103,26 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // meter wraps the transport of one route: it observes the round trip
-// (request sent → response headers received) and records the upstream's
-// status on the request's exchange record.
+// (request sent → response headers received), records the upstream's
+// status on the request's exchange record, and enforces the upstream's
+// overall timeout on the response body.
+//
+// The overall timeout is not a context deadline around the exchange: that
+// costs a context, a timer, a copy of the request and cancellation
+// plumbing in the transport for every request. The wait for the headers is
+// bounded by the transport (see headerTimeout); the body gets what is left
+// of the timeout, after which it is closed, which ends a blocked read.
 type meter struct {
 	next     http.RoundTripper
 	duration prometheus.Observer
+	timeout  time.Duration // 0: no overall timeout
 }
 
 var _ http.RoundTripper = (*meter)(nil)
+
+// errExchangeTimeout reports that the upstream's overall timeout passed
+// before its response headers arrived.
+var errExchangeTimeout = fmt.Errorf("upstream exchange exceeded its timeout: %w", context.DeadlineExceeded)
 
 func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
@@ -104,11 +130,53 @@ func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.duration.Observe(time.Since(start).Seconds())
+	elapsed := time.Since(start)
+	m.duration.Observe(elapsed.Seconds())
 	if rec := exchange.From(req.Context()); rec != nil {
 		rec.UpstreamStatus = res.StatusCode
 	}
+	// An upgraded connection (101) is a session, not a body: the timeout
+	// does not apply to it, and ReverseProxy needs res.Body as it is.
+	if m.timeout <= 0 || res.StatusCode == http.StatusSwitchingProtocols || res.Body == nil || res.Body == http.NoBody {
+		return res, nil
+	}
+	left := m.timeout - elapsed
+	if left <= 0 {
+		_ = res.Body.Close() // nothing of it will be read
+		return nil, errExchangeTimeout
+	}
+	body := &deadlineBody{rc: res.Body}
+	body.timer = time.AfterFunc(left, body.expire)
+	res.Body = body
 	return res, nil
+}
+
+// deadlineBody is a response body that is closed when its deadline passes,
+// so that a read blocked on a stalled upstream returns. Closing a transport
+// body concurrently with a Read is safe: that is how the transport itself
+// cancels requests.
+type deadlineBody struct {
+	rc      io.ReadCloser
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && b.expired.Load() {
+		return n, errExchangeTimeout
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	b.timer.Stop()
+	return b.rc.Close()
+}
+
+func (b *deadlineBody) expire() {
+	b.expired.Store(true)
+	_ = b.rc.Close() // the blocked Read reports the timeout
 }
 
 // bufferPool lends ReverseProxy its 32 KiB copy buffers. It pools array

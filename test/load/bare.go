@@ -76,23 +76,10 @@ func serveBare(ctx context.Context, listen, target string, timeouts bool) error 
 	}
 	return serveRoleWith(ctx, &http.Server{
 		Addr:              listen,
-		Handler:           withDeadline(newBareProxy(u), bulwarkUpstreamTimeout),
+		Handler:           newBareProxy(u),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-	})
-}
-
-// bulwarkUpstreamTimeout is bulwark's default overall upstream timeout.
-const bulwarkUpstreamTimeout = 60 * time.Second
-
-// withDeadline bounds each proxied exchange as bulwark's upstream timeout
-// does: a context deadline around the whole exchange.
-func withDeadline(h http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

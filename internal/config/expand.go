@@ -56,4 +56,3 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	}
 	return b.String(), nil
 }
-

@@ -201,22 +201,72 @@ var _ http.Handler = (*corsActual)(nil)
 
 func (a *corsActual) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	origins := r.Header["Origin"]
-	h := w.Header()
-	h.Add("Vary", "Origin") // the answer depends on Origin, also when it is absent
+	cw := &corsWriter{ResponseWriter: w, cors: a.cors}
 	switch {
 	case len(origins) == 0:
 	case len(origins) == 1 && sameOrigin(origins[0], r):
 	case len(origins) == 1 && a.cors.allowOrigin(origins[0]):
-		a.cors.grantOrigin(h, origins[0])
-		if a.cors.expose != nil {
-			h["Access-Control-Expose-Headers"] = a.cors.expose
-		}
+		cw.granted = origins[0]
 	default:
-		if a.cors.problems.Deny(w, r, problem.CORSRefused()) {
+		if a.cors.problems.Deny(cw, r, problem.CORSRefused()) {
 			return
 		}
 	}
-	a.next.ServeHTTP(w, r)
+	a.next.ServeHTTP(cw, r)
+}
+
+// corsWriter makes the route's policy the only source of CORS headers on
+// the response: when the header is written it removes every
+// Access-Control-* header the upstream sent (a permissive upstream, or a
+// second Access-Control-Allow-Origin, would undo the policy) and adds the
+// policy's own. It keeps Flush and, through Unwrap, Hijack working.
+type corsWriter struct {
+	http.ResponseWriter
+	cors    *CORS
+	granted string // the allowed Origin; "" when the policy grants nothing
+	done    bool
+}
+
+func (c *corsWriter) WriteHeader(code int) {
+	c.apply()
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *corsWriter) Write(p []byte) (int, error) {
+	c.apply()
+	return c.ResponseWriter.Write(p)
+}
+
+// Flush sends buffered data to the client; a no-op when the underlying
+// writer cannot flush.
+func (c *corsWriter) Flush() {
+	c.apply()
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *corsWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *corsWriter) apply() {
+	if c.done {
+		return
+	}
+	c.done = true
+	h := c.Header()
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	h.Add("Vary", "Origin") // the answer depends on Origin, also when it is absent
+	if c.granted != "" {
+		c.cors.grantOrigin(h, c.granted)
+		if c.cors.expose != nil {
+			h["Access-Control-Expose-Headers"] = c.cors.expose
+		}
+	}
 }
 
 // sameOrigin reports whether origin is the request's own: the scheme of

@@ -18,7 +18,7 @@ func requestID(sent []string, fromProxy bool) string {
 	if fromProxy && len(sent) == 1 && validRequestID(sent[0]) {
 		return sent[0]
 	}
-	return newRequestID()
+	return NewRequestID()
 }
 
 func validRequestID(id string) bool {
@@ -37,7 +37,9 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
+// NewRequestID returns a fresh request id: 128 random bits as 32 hex
+// characters. Safe for concurrent use.
+func NewRequestID() string {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	var buf [32]byte

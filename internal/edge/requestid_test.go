@@ -45,9 +45,9 @@ func TestRequestID(t *testing.T) {
 func TestNewRequestIDUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		id := newRequestID()
+		id := NewRequestID()
 		if seen[id] {
-			t.Fatalf("newRequestID() = %q twice, want unique ids", id)
+			t.Fatalf("NewRequestID() = %q twice, want unique ids", id)
 		}
 		seen[id] = true
 	}

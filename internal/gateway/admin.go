@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/edge"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 )
 
@@ -58,15 +60,23 @@ func (a *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if a.restricted && r.URL.Path != "/livez" && r.URL.Path != "/readyz" {
 		if !a.peerAllowed(r) {
-			a.problems.Write(w, r, problem.AdminForbidden())
+			a.refuse(w, r, problem.AdminForbidden())
 			return
 		}
 		if len(a.token) > 0 && !a.tokenValid(r) {
-			a.problems.Write(w, r, problem.AdminUnauthorized())
+			a.refuse(w, r, problem.AdminUnauthorized())
 			return
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// refuse answers with p, under a request id like every problem the
+// gateway writes, so that a refused scrape can be found in the logs.
+func (a *adminHandler) refuse(w http.ResponseWriter, r *http.Request, p problem.Problem) {
+	rec := &exchange.Record{RequestID: edge.NewRequestID()}
+	w.Header().Set("X-Request-Id", rec.RequestID)
+	a.problems.Write(w, r.WithContext(exchange.With(r.Context(), rec)), p)
 }
 
 func (a *adminHandler) peerAllowed(r *http.Request) bool {

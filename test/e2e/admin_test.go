@@ -51,6 +51,11 @@ func adminGet(t testing.TB, addr, path, auth string) adminAnswer {
 			t.Fatalf("%s: problem body is not JSON: %v: %s", path, err, body)
 		}
 		a.problem = p.Type
+		// Admin refusals are problems like any other: they carry the
+		// request id of the X-Request-Id header.
+		if id := resp.Header.Get("X-Request-Id"); id == "" || p.RequestID != id {
+			t.Errorf("%s: request_id = %q, X-Request-Id = %q; want equal and non-empty", path, p.RequestID, id)
+		}
 	}
 	return a
 }

@@ -171,17 +171,21 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 	// path, keeps the query and sends the upstream's host as Host.
 	pr.SetURL(u.target)
 	h := pr.Out.Header
-	if ip := clientIP(pr.In); ip != "" {
-		h["X-Forwarded-For"] = []string{ip}
-	}
-	if pr.In.Host != "" {
-		h["X-Forwarded-Host"] = []string{pr.In.Host}
-	}
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
+	// One backing array for the three values, each slice capped at its own
+	// element, so that an Add to one header can never write into another.
+	vals := [3]string{clientIP(pr.In), pr.In.Host, proto}
+	all := vals[:]
+	if vals[0] != "" {
+		h["X-Forwarded-For"] = all[0:1:1]
+	}
+	if vals[1] != "" {
+		h["X-Forwarded-Host"] = all[1:2:2]
+	}
+	h["X-Forwarded-Proto"] = all[2:3:3]
 }
 
 // clientIP is the address the edge determined (trusting X-Forwarded-For only

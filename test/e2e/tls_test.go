@@ -217,3 +217,31 @@ func TestHTTPRedirect(t *testing.T) {
 		t.Errorf("the redirect listener proxied a request")
 	}
 }
+
+// TestHTTP2PathCanonicalisation: over HTTP/2 the same edge runs; a
+// traversal in :path is refused before any upstream is contacted.
+func TestHTTP2PathCanonicalisation(t *testing.T) {
+	ca := newCA(t, "test CA")
+	srv := ca.issue(t, "localhost", true)
+	up := startUpstream(t, nil)
+	g := startGateway(t, tlsConfig("http://"+up.addr), map[string][]byte{"tls.crt": srv.certPEM, "tls.key": srv.keyPEM})
+	client := httpsClient(ca.pool(), nil)
+	for _, target := range []string{"/x/../admin", "/x/%2e%2e/admin", "/x%2fadmin", "/x//y"} {
+		req, err := http.NewRequest(http.MethodGet, g.URL("/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = target // sent as written, not cleaned by the client
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", target, err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Errorf("GET %s over %s, want HTTP/2", target, resp.Proto)
+		}
+		checkProblem(t, resp, http.StatusBadRequest, "non-canonical-path")
+	}
+	if hits := up.hits.Load(); hits != 0 {
+		t.Errorf("upstream hits = %d, want 0", hits)
+	}
+}

@@ -68,7 +68,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.active.Store(h)
-	m.Reloads.WithLabelValues("success")
 	m.LastReloadSuccess.SetToCurrentTime()
 	m.LastReloadSuccessful.Set(1)
 	return s, nil

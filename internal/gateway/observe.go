@@ -31,6 +31,9 @@ var _ http.Handler = (*observer)(nil)
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := &requestContext{Context: r.Context()}
+	rc.route.RoutePatterns = rc.patterns[:0]
+	rc.route.URLParams.Keys = rc.paramKeys[:0]
+	rc.route.URLParams.Values = rc.paramValues[:0]
 	rec, sw := &rc.rec, &rc.writer
 	rec.Start = time.Now()
 	sw.ResponseWriter = w
@@ -63,6 +66,10 @@ type requestContext struct {
 	rec    exchange.Record
 	route  chi.Context
 	writer statusWriter
+	// Room for what routing records, so that chi's appends do not
+	// allocate for ordinary routes (one pattern, a few path parameters).
+	patterns               [1]string
+	paramKeys, paramValues [4]string
 }
 
 // Value answers the record and routing keys itself, and asks the parent

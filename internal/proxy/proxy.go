@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -191,12 +192,20 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 // clientIP is the address the edge determined (trusting X-Forwarded-For only
 // from trusted proxies), or the socket peer when the request has no record.
 func clientIP(r *http.Request) string {
-	if rec := exchange.From(r.Context()); rec != nil && rec.ClientIP.IsValid() {
-		return rec.ClientIP.String()
-	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return ""
+	rec := exchange.From(r.Context())
+	if rec == nil || !rec.ClientIP.IsValid() {
+		if err != nil {
+			return ""
+		}
+		return host
 	}
-	return host
+	// Most clients connect directly: the socket peer's own text is then the
+	// answer, without formatting the address again.
+	if err == nil {
+		if peer, err := netip.ParseAddr(host); err == nil && peer == rec.ClientIP {
+			return host
+		}
+	}
+	return rec.ClientIP.String()
 }

@@ -293,12 +293,17 @@ func sameOrigin(origin string, r *http.Request) bool {
 // otherwise 403. Refusal is reportable; in report mode the answer is 204
 // without any Access-Control-Allow-* header, so the browser still refuses:
 // report mode never grants access the policy does not. An OPTIONS that is
-// not a preflight is a 405 listing the methods of byMethod.
-func Preflight(byMethod map[string]*CORS, pw *problem.Writer) http.Handler {
-	methods := slices.Sorted(maps.Keys(byMethod))
+// not a preflight is a 405 whose Allow lists allow: every method the path
+// serves (the methods of byMethod when allow is empty).
+func Preflight(byMethod map[string]*CORS, allow []string, pw *problem.Writer) http.Handler {
+	methods := slices.Clone(allow)
+	if len(methods) == 0 {
+		methods = slices.Collect(maps.Keys(byMethod))
+	}
+	slices.Sort(methods)
 	return &preflight{
 		byMethod: maps.Clone(byMethod),
-		allow:    strings.Join(methods, ", "),
+		allow:    strings.Join(slices.Compact(methods), ", "),
 		problems: pw,
 		vary:     []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"},
 	}

@@ -84,7 +84,7 @@ func TestPreflight(t *testing.T) {
 		{name: "two origins", header: http.Header{"Origin": {"https://app.example.com", "https://evil.example"}, "Access-Control-Request-Method": {"PUT"}},
 			status: http.StatusForbidden, slug: "cors-refused"},
 		{name: "not a preflight", header: http.Header{"Origin": {"https://app.example.com"}}, status: http.StatusMethodNotAllowed,
-			slug: "method-not-allowed", want: map[string]string{"Allow": "PUT"}},
+			slug: "method-not-allowed", want: map[string]string{"Allow": "GET, OPTIONS, PUT"}},
 		{name: "refused in report mode grants nothing", mode: config.ModeReport,
 			header: http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"PUT"}},
 			status: http.StatusNoContent, noGrant: true},
@@ -101,7 +101,7 @@ func TestPreflight(t *testing.T) {
 						t.Errorf("NewCORS: %v", err)
 						return
 					}
-					Preflight(map[string]*CORS{http.MethodPut: put}, h.pw).ServeHTTP(w, r)
+					Preflight(map[string]*CORS{http.MethodPut: put}, []string{http.MethodPut, http.MethodGet, http.MethodOptions}, h.pw).ServeHTTP(w, r)
 				}),
 			})
 			req := h.newRequest(t, http.MethodOptions, "/orders/1", nil)

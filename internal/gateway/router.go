@@ -48,6 +48,7 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 		byMethod map[string]*edge.CORS
 	}
 	preflights := map[pathKey]*preflight{}
+	pathMethods := map[pathKey][]string{} // every method each path serves, for Allow
 	for i, rt := range cfg.Routes {
 		up, ok := upstreams[rt.Upstream]
 		if !ok { // the loader checks this; keep Build total anyway
@@ -61,12 +62,13 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 		if !slices.Contains(t.methods, rt.Method) {
 			t.methods = append(t.methods, rt.Method)
 		}
+		pattern, err := config.RoutePattern(rt.Path)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] %q: path: %w", i, rt.Name, err)
+		}
+		k := pathKey{rt.Host, pattern}
+		pathMethods[k] = append(pathMethods[k], rt.Method)
 		if cors != nil {
-			pattern, err := config.RoutePattern(rt.Path)
-			if err != nil {
-				return nil, fmt.Errorf("routes[%d] %q: path: %w", i, rt.Name, err)
-			}
-			k := pathKey{rt.Host, pattern}
 			if preflights[k] == nil {
 				preflights[k] = &preflight{path: rt.Path, byMethod: map[string]*edge.CORS{}}
 			}
@@ -74,7 +76,8 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 		}
 	}
 	for k, p := range preflights {
-		t.mux(k.host).Method(http.MethodOptions, p.path, edge.Preflight(p.byMethod, deps.Problems))
+		allow := append(pathMethods[k], http.MethodOptions)
+		t.mux(k.host).Method(http.MethodOptions, p.path, edge.Preflight(p.byMethod, allow, deps.Problems))
 		if !slices.Contains(t.methods, http.MethodOptions) {
 			t.methods = append(t.methods, http.MethodOptions)
 		}

@@ -380,6 +380,7 @@ func TestCORS(t *testing.T) {
 	g := startGateway(t, baseConfig("http://"+up.addr,
 		route("create", "POST", "/orders",
 			"cors: { origins: [\"https://app.example.com\"], headers: [Content-Type], credentials: true, max_age: 10m }"),
+		route("list", "GET", "/orders"),
 	), nil)
 	preflight := func(origin, method string) *http.Response {
 		req, _ := http.NewRequest("OPTIONS", g.URL("/orders"), nil)
@@ -399,11 +400,21 @@ func TestCORS(t *testing.T) {
 		t.Errorf("allowed preflight = %d %v, want 204 with the origin, credentials and max-age 600", resp.StatusCode, resp.Header)
 	}
 	checkProblem(t, preflight("https://evil.example", "POST"), http.StatusForbidden, "cors-refused")
+	// An OPTIONS that is not a preflight: 405 listing every method of the path.
+	plain, _ := http.NewRequest("OPTIONS", g.URL("/orders"), nil)
+	resp, err := http.DefaultClient.Do(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProblem(t, resp, http.StatusMethodNotAllowed, "method-not-allowed")
+	if got := resp.Header.Get("Allow"); got != "GET, OPTIONS, POST" {
+		t.Errorf("Allow = %q, want %q", got, "GET, OPTIONS, POST")
+	}
 	checkProblem(t, preflight("https://app.example.com", "DELETE"), http.StatusForbidden, "cors-refused")
 
 	req, _ := http.NewRequest("POST", g.URL("/orders"), strings.NewReader("{}"))
 	req.Header.Set("Origin", "https://evil.example")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,9 @@ func TestBodyLimit(t *testing.T) {
 		if _, body := up.lastRequest(); len(body) > 1<<20 {
 			t.Errorf("upstream received %d body bytes, want at most 1 MiB", len(body))
 		}
-		if rss := g.metric(t, "process_resident_memory_bytes"); rss <= 0 || rss > 64<<20 {
+		rss := g.metric(t, "process_resident_memory_bytes")
+		t.Logf("gateway resident memory after the upload: %.1f MiB", rss/(1<<20))
+		if rss <= 0 || rss > 64<<20 {
 			t.Errorf("gateway resident memory = %.0f bytes after a 50 MiB upload, want under 64 MiB", rss)
 		}
 	})

@@ -47,8 +47,10 @@ func TestReloadOnFileChange(t *testing.T) {
 			"  - { name: broken, method: GET, path: /d, upstream: missing, auth: none }\n"+watch))
 		// Logged after the failure was counted.
 		g.waitLog(t, `"msg":"config reload refused`)
-		if v := g.metric(t, `bulwark_config_reloads_total{result="failure"}`); v != 1 {
-			t.Errorf("reloads_total{failure} = %v, want 1", v)
+		// At least one: a slow rename may reach the watcher as two bursts
+		// of events, each a reload of the same broken file.
+		if v := g.metric(t, `bulwark_config_reloads_total{result="failure"}`); v < 1 {
+			t.Errorf("reloads_total{failure} = %v, want at least 1", v)
 		}
 		if v := g.metric(t, `bulwark_config_last_reload_successful`); v != 0 {
 			t.Errorf("last_reload_successful = %v, want 0", v)

@@ -98,18 +98,19 @@ type Config struct {
 	File string `yaml:"-"`
 	Dir  string `yaml:"-"`
 
-	Mode           Mode                `yaml:"mode" doc:"Default mode of every stage that can deny: enforce or report."`
-	Server         Server              `yaml:"server" doc:"The public listener: address, TLS termination, edge limits and timeouts."`
-	Admin          Admin               `yaml:"admin" doc:"The admin listener: /livez, /readyz, /healthz and /metrics."`
-	Log            Log                 `yaml:"log" doc:"The process log (not the audit log)."`
-	Reload         Reload              `yaml:"reload" doc:"How a changed config is picked up; SIGHUP always reloads."`
-	Upstreams      map[string]Upstream `yaml:"upstreams" keys:"^[A-Za-z0-9_.-]+$" doc:"The backends that routes proxy to, by name."`
-	Specs          Unbuilt             `yaml:"specs" unbuilt:"OpenAPI validation"`
-	Authenticators Unbuilt             `yaml:"authenticators" unbuilt:"authentication"`
-	Consumers      Unbuilt             `yaml:"consumers" unbuilt:"authentication (API-key consumers)"`
-	RateLimits     Unbuilt             `yaml:"rate_limits" unbuilt:"rate limiting"`
-	Audit          Unbuilt             `yaml:"audit" unbuilt:"audit logging"`
-	Routes         []Route             `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
+	Mode           Mode                     `yaml:"mode" doc:"Default mode of every stage that can deny: enforce or report."`
+	Server         Server                   `yaml:"server" doc:"The public listener: address, TLS termination, edge limits and timeouts."`
+	Admin          Admin                    `yaml:"admin" doc:"The admin listener: /livez, /readyz, /healthz and /metrics."`
+	Log            Log                      `yaml:"log" doc:"The process log (not the audit log)."`
+	Reload         Reload                   `yaml:"reload" doc:"How a changed config is picked up; SIGHUP always reloads."`
+	Upstreams      map[string]Upstream      `yaml:"upstreams" keys:"^[A-Za-z0-9_.-]+$" doc:"The backends that routes proxy to, by name."`
+	Specs          Unbuilt                  `yaml:"specs" unbuilt:"OpenAPI validation"`
+	Authenticators map[string]Authenticator `yaml:"authenticators" keys:"^[A-Za-z0-9_.-]+$" doc:"The ways a credential can be verified, by name; routes list them in auth."`
+	Consumers      []Consumer               `yaml:"consumers" doc:"API consumers and their API keys (stored as SHA-256 hashes)."`
+	Principal      PrincipalHeaders         `yaml:"principal_headers" doc:"Request headers that carry the verified principal upstream; client copies are always removed."`
+	RateLimits     Unbuilt                  `yaml:"rate_limits" unbuilt:"rate limiting"`
+	Audit          Unbuilt                  `yaml:"audit" unbuilt:"audit logging"`
+	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
 	pos      positions // YAML path -> position of its value
 	keys     positions // YAML path -> position of its key
@@ -201,21 +202,22 @@ type UpstreamTLS struct {
 
 // Route is one method + path that the gateway serves, with its chain.
 type Route struct {
-	Name        string   `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
-	Method      string   `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
-	Path        string   `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
-	Host        string   `yaml:"host" doc:"Only match requests for this host (optional)."`
-	Upstream    string   `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
-	Auth        AuthList `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
-	Mode        Mode     `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
-	MaxBodySize Size     `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
-	WebSocket   bool     `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
-	CORS        *CORS    `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
-	Require     Unbuilt  `yaml:"require" unbuilt:"authorization requirements"`
-	Validate    Unbuilt  `yaml:"validate" unbuilt:"OpenAPI validation"`
-	RateLimit   Unbuilt  `yaml:"rate_limit" unbuilt:"rate limiting"`
-	Authorize   Unbuilt  `yaml:"authorize" unbuilt:"object-level authorization"`
-	Response    Unbuilt  `yaml:"response" unbuilt:"response filtering"`
+	Name        string      `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
+	Method      string      `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
+	Path        string      `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
+	Host        string      `yaml:"host" doc:"Only match requests for this host (optional)."`
+	Upstream    string      `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
+	Auth        AuthList    `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
+	Mode        Mode        `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
+	MaxBodySize Size        `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
+	WebSocket   bool        `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
+	CORS        *CORS       `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
+	Authn       *RouteAuthn `yaml:"authn" doc:"How this route reads and forwards credentials."`
+	Require     *Require    `yaml:"require" doc:"What the principal must hold: scopes."`
+	Validate    Unbuilt     `yaml:"validate" unbuilt:"OpenAPI validation"`
+	RateLimit   Unbuilt     `yaml:"rate_limit" unbuilt:"rate limiting"`
+	Authorize   Unbuilt     `yaml:"authorize" unbuilt:"object-level authorization"`
+	Response    Unbuilt     `yaml:"response" unbuilt:"response filtering"`
 }
 
 // CORS is a route's cross-origin resource sharing policy.

@@ -143,6 +143,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.TypeFor[AuthList]():
 		d.decodeAuth(n, v, path)
 		return
+	case reflect.TypeFor[Time]():
+		if s, ok := d.scalar(n, path, "a time such as 2027-01-31 or 2027-01-31T12:00:00Z"); ok {
+			t, err := parseTime(s)
+			d.set(n, path, v, reflect.ValueOf(t), err)
+		}
+		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:

@@ -13,7 +13,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "unknown top-level key lists the known keys",
 			src:  lines(minimal, "sever: {}"),
 			want: "6:1: sever",
-			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, rate_limits, audit, routes)`,
+			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, routes)`,
 		},
 		{
 			name: "unknown nested key",
@@ -218,16 +218,6 @@ func TestDecodeUnbuilt(t *testing.T) {
 			want: "t.yaml:6:1: specs: not supported yet: this build of Bulwark has no OpenAPI validation stage; remove the key (ignoring it would fail open)",
 		},
 		{
-			name: "authenticators",
-			src:  lines(minimal, "authenticators: {}"),
-			want: "t.yaml:6:1: authenticators: not supported yet: this build of Bulwark has no authentication stage; remove the key (ignoring it would fail open)",
-		},
-		{
-			name: "consumers, even empty",
-			src:  lines(minimal, "consumers:"),
-			want: "t.yaml:6:1: consumers: not supported yet: this build of Bulwark has no authentication (API-key consumers) stage; remove the key (ignoring it would fail open)",
-		},
-		{
 			name: "rate_limits",
 			src:  lines(minimal, "rate_limits: { store: local }"),
 			want: "t.yaml:6:1: rate_limits: not supported yet: this build of Bulwark has no rate limiting stage; remove the key (ignoring it would fail open)",
@@ -238,9 +228,9 @@ func TestDecodeUnbuilt(t *testing.T) {
 			want: "t.yaml:6:1: audit: not supported yet: this build of Bulwark has no audit logging stage; remove the key (ignoring it would fail open)",
 		},
 		{
-			name: "route require",
-			src:  routeWith("require: { scopes: [orders:read] }"),
-			want: "t.yaml:9:5: routes[0].require: not supported yet: this build of Bulwark has no authorization requirements stage; remove the key (ignoring it would fail open)",
+			name: "route require roles",
+			src:  routeWith("require: { roles: [admin] }"),
+			want: "t.yaml:9:16: routes[0].require.roles: not supported yet: this build of Bulwark has no role requirements (authorization) stage; remove the key (ignoring it would fail open)",
 		},
 		{
 			name: "route validate",

@@ -16,6 +16,7 @@ func (c *Config) setDefaults() {
 	c.Admin.setDefaults()
 	c.Log.setDefaults()
 	c.Reload.setDefaults()
+	c.Principal.setDefaults()
 }
 
 func (s *Server) setDefaults() {
@@ -80,9 +81,14 @@ func (c *Config) deriveDefaults() {
 	if t := c.Server.TLS; t != nil && t.ClientCAFile != "" && t.ClientAuth == "" {
 		t.ClientAuth = "require"
 	}
+	// The principal headers are stripped from client requests like the
+	// other identity headers: only the authentication stage sets them, so
+	// an upstream that trusts them never sees a client's copy, on public
+	// routes too.
+	p := c.Principal
 	headers := builtinIdentityHeaders()
-	for _, h := range c.Server.IdentityHeaders {
-		if h = http.CanonicalHeaderKey(h); !slices.Contains(headers, h) {
+	for _, h := range slices.Concat(c.Server.IdentityHeaders, []string{p.Subject, p.Consumer, p.Scopes, p.Roles, p.Issuer, p.Method}) {
+		if h = http.CanonicalHeaderKey(h); h != "" && !slices.Contains(headers, h) {
 			headers = append(headers, h)
 		}
 	}

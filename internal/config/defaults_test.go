@@ -29,7 +29,8 @@ func TestDefaults(t *testing.T) {
 		{
 			name: "server.identity_headers",
 			got:  cfg.Server.IdentityHeaders,
-			want: []string{"X-User", "X-User-Id", "X-Remote-User", "X-Forwarded-User", "X-Auth-Subject", "X-Authenticated-User", "X-Consumer-Id"},
+			want: []string{"X-User", "X-User-Id", "X-Remote-User", "X-Forwarded-User", "X-Auth-Subject", "X-Authenticated-User", "X-Consumer-Id",
+				"X-Bulwark-Subject", "X-Bulwark-Consumer", "X-Bulwark-Scopes"},
 		},
 		{name: "admin.listen", got: cfg.Admin.Listen, want: "127.0.0.1:9901"},
 		{name: "log.level", got: cfg.Log.Level, want: "info"},
@@ -91,7 +92,8 @@ func TestDefaultsOfPresentSections(t *testing.T) {
 		{
 			name: "identity headers are added to the built-in list, canonical and once",
 			got:  cfg.Server.IdentityHeaders,
-			want: []string{"X-User", "X-User-Id", "X-Remote-User", "X-Forwarded-User", "X-Auth-Subject", "X-Authenticated-User", "X-Consumer-Id", "X-Tenant-Id"},
+			want: []string{"X-User", "X-User-Id", "X-Remote-User", "X-Forwarded-User", "X-Auth-Subject", "X-Authenticated-User", "X-Consumer-Id", "X-Tenant-Id",
+				"X-Bulwark-Subject", "X-Bulwark-Consumer", "X-Bulwark-Scopes"},
 		},
 	}
 	for _, tt := range tests {

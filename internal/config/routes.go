@@ -55,12 +55,7 @@ func (c *checker) checkRoutes() {
 		case !ok:
 			c.errf(p+".upstream", "unknown upstream %q", rt.Upstream)
 		}
-		if !rt.Auth.None && len(rt.Auth.Names) == 0 {
-			c.errf(p+".auth", "is required: auth: none for a public route, or auth: [name, ...] for the authenticators that may accept it")
-		}
-		for j, name := range rt.Auth.Names {
-			c.errf(fmt.Sprintf("%s.auth[%d]", p, j), "unknown authenticator %q: this build has no authenticators, so only auth: none is possible", name)
-		}
+		c.checkRouteAuth(p, rt)
 		if c.set(p+".max_body_size") && rt.MaxBodySize <= 0 {
 			c.errf(p+".max_body_size", "must be greater than 0 (leave it out to use server.max_body_size)")
 		}

@@ -35,6 +35,7 @@ const (
 	envPattern      = `\$\{`
 	durationPattern = `^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
 	sizePattern     = `^[0-9]+(KiB|MiB|GiB|KB|MB|GB)?$`
+	timePattern     = `^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$`
 )
 
 type schema = map[string]any
@@ -77,6 +78,8 @@ func typeSchema(t reflect.Type, def reflect.Value, sf reflect.StructField) schem
 			schema{"type": "array", "minItems": 1, "items": schema{"type": "string", "minLength": 1, "not": schema{"const": "none"}}},
 			envString(),
 		}}
+	case reflect.TypeFor[Time]():
+		return schema{"type": "string", "pattern": timePattern + "|" + envPattern}
 	case reflect.TypeFor[Unbuilt]():
 		return schema{
 			"description": "Not supported yet: this build of Bulwark has no " + sf.Tag.Get("unbuilt") + " stage, so the key is refused (ignoring it would fail open).",
@@ -131,7 +134,11 @@ func typeSchema(t reflect.Type, def reflect.Value, sf reflect.StructField) schem
 		}
 		return schema{"type": "string"}
 	case reflect.Int:
-		return orEnv(schema{"type": "integer", "minimum": 1})
+		min := 1
+		if m := sf.Tag.Get("min"); m != "" {
+			min, _ = strconv.Atoi(m)
+		}
+		return orEnv(schema{"type": "integer", "minimum": min})
 	case reflect.Bool:
 		return orEnv(schema{"type": "boolean"})
 	}

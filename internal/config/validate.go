@@ -76,6 +76,9 @@ func (c *checker) validate() {
 		}
 		c.r.add(at, "upstreams", "at least one upstream is required when there are routes")
 	}
+	c.checkAuthenticators()
+	c.checkConsumers()
+	c.checkPrincipalHeaders()
 	c.checkRoutes()
 }
 

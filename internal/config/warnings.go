@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // Warnings returns what loads but deserves a second look (a route in report
@@ -26,6 +27,32 @@ func (c *Config) warn() []Error {
 	for i, rt := range c.Routes {
 		if rt.Mode == ModeReport && c.Mode != ModeReport {
 			at(fmt.Sprintf("routes[%d].mode", i), "route %q runs in report mode: its denials are only recorded (would_deny) and its requests go through", rt.Name)
+		}
+	}
+	for i, rt := range c.Routes {
+		// The innermost mode wins: authn.mode, else the route's, else the
+		// top level's.
+		mode, path := c.Mode, "mode"
+		if rt.Mode != ModeInherit {
+			mode, path = rt.Mode, fmt.Sprintf("routes[%d].mode", i)
+		}
+		if rt.Authn != nil && rt.Authn.Mode != ModeInherit {
+			mode, path = rt.Authn.Mode, fmt.Sprintf("routes[%d].authn.mode", i)
+		}
+		if !rt.Auth.None && mode == ModeReport {
+			at(path, "route %q authenticates in report mode: requests without valid credentials reach the upstream", rt.Name)
+		}
+	}
+	for _, name := range sortedNames(c.Authenticators) {
+		a := c.Authenticators[name]
+		if a.Type != "mtls" || a.Identity == "subject_cn" {
+			continue
+		}
+		for i, v := range a.Allow {
+			prefix, ok := strings.CutSuffix(v, "*")
+			if ok && prefix != "" && !strings.ContainsAny(prefix[len(prefix)-1:], "/.:") {
+				at(fmt.Sprintf("authenticators.%s.allow[%d]", name, i), "the prefix %q does not end at a '/', '.' or ':', so it also matches longer names (%sevil...)", v, prefix)
+			}
 		}
 	}
 	if len(c.Routes) == 0 {
@@ -70,4 +97,13 @@ func LoopbackOnly(listen string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
 }

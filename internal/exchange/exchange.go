@@ -65,8 +65,12 @@ type Record struct {
 	// TLS reports whether the request arrived over TLS.
 	TLS bool
 	// Route is the matched route; nil until routing matched one.
-	Route     *Route
-	mu        sync.Mutex
+	Route *Route
+	// Principal is who the authentication stage verified; nil on a public
+	// route, before authentication, or when report mode let an
+	// unauthenticated request through.
+	Principal *Principal
+	mu               sync.Mutex
 	denied    *Decision  // the first enforced denial
 	wouldDeny []Decision // the denials that report mode let through
 	// UpstreamStatus is the upstream's status code; 0 when the upstream

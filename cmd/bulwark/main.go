@@ -4,6 +4,7 @@
 //	bulwark validate --config FILE     check a config file; exit 0 when valid, 1 when not
 //	bulwark version                    print version, commit and Go version
 //	bulwark healthcheck [--url URL]    probe a running gateway's /readyz; exit 0 when ready
+//	bulwark hash-key [--generate]      print the SHA-256 of an API key read from stdin
 package main
 
 import (
@@ -23,18 +24,19 @@ Commands:
   validate      check a config file and print every error as file:line:col: path: message
   version       print version, commit and Go version
   healthcheck   probe a running gateway's readiness endpoint (for container health checks)
+  hash-key      print the SHA-256 of an API key read from stdin (or --generate a new key)
 
 Run "bulwark <command> --help" for the flags of a command.
 Documentation: docs/ in the source tree, starting with docs/configuration.md.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command and returns the process exit code: 0 success,
 // 1 failure, 2 usage error.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return printVersion(rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(rest, stdout, stderr)
+	case "hash-key":
+		return hashKey(rest, stdin, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -68,7 +68,8 @@ type Failure struct {
 	// issued_in_future, bad_issuer, bad_audience, bad_type, bad_client,
 	// too_long_lived, missing_claim, too_large, revoked, inactive,
 	// disabled, unknown_key_id, keys_unavailable, introspection_error,
-	// certificate_mismatch, dpop_invalid, identity_not_allowed, ...
+	// certificate_mismatch, dpop_invalid, no_identity, identity_not_allowed,
+	// ... (docs/errors.md lists them all)
 	Reason string
 	// Code is the RFC 6750 error code: invalid_token or invalid_request
 	// (for DPoP failures, invalid_dpop_proof).

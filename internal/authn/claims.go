@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -103,6 +104,9 @@ func numberClaim(claims map[string]any, name string) (float64, bool) {
 		return float64(v), true
 	case int:
 		return float64(v), true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
 	}
 	return 0, false
 }

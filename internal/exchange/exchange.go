@@ -70,7 +70,7 @@ type Record struct {
 	// route, before authentication, or when report mode let an
 	// unauthenticated request through.
 	Principal *Principal
-	mu               sync.Mutex
+	mu        sync.Mutex
 	denied    *Decision  // the first enforced denial
 	wouldDeny []Decision // the denials that report mode let through
 	// UpstreamStatus is the upstream's status code; 0 when the upstream

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/edge"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
@@ -29,6 +30,9 @@ type Deps struct {
 	Log      *zap.Logger
 	Metrics  *metrics.Metrics
 	Problems *problem.Writer
+	// Authn keeps authenticators across reloads; nil builds them afresh
+	// (bulwark validate, tests).
+	Authn *authn.Registry
 }
 
 // Handler is one compiled config: edge, router and route chains. It is safe
@@ -37,6 +41,7 @@ type Handler struct {
 	cfg       *config.Config
 	root      http.Handler
 	upstreams map[string]*proxy.Upstream
+	authn     *authn.Set
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -45,6 +50,14 @@ var _ http.Handler = (*Handler)(nil)
 // upstreams, CORS policies, route patterns) fails here, never per request.
 func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 	h := &Handler{cfg: cfg, upstreams: make(map[string]*proxy.Upstream, len(cfg.Upstreams))}
+	if deps.Authn == nil {
+		deps.Authn = authn.NewRegistry(deps.Log.Named("authn"), deps.Metrics.JWKSRefresh)
+	}
+	set, err := deps.Authn.Build(cfg, authn.Options{Problems: deps.Problems, Attempts: deps.Metrics.AuthAttempts})
+	if err != nil {
+		return nil, err
+	}
+	h.authn = set
 	for _, name := range sortedKeys(cfg.Upstreams) {
 		u, err := proxy.NewUpstream(name, cfg.Upstreams[name], proxy.Deps{
 			Log:      deps.Log.Named("proxy"),
@@ -57,7 +70,7 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		}
 		h.upstreams[name] = u
 	}
-	table, err := newRouteTable(cfg, h.upstreams, deps)
+	table, err := newRouteTable(cfg, h.upstreams, set, deps)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -80,12 +93,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Config returns the config the Handler was built from.
 func (h *Handler) Config() *config.Config { return h.cfg }
 
-// Close releases the idle upstream connections of a Handler that no longer
-// serves. Requests still in flight on it keep working.
+// Ready returns "" when the Handler can decide every request (its
+// authenticators have loaded their keys), else why not.
+func (h *Handler) Ready() string { return h.authn.Ready() }
+
+// Close releases the idle upstream connections and the authenticators of a
+// Handler that no longer serves. Requests still in flight on it keep
+// working.
 func (h *Handler) Close() {
 	for _, u := range h.upstreams {
 		u.Close()
 	}
+	h.authn.Close()
 }
 
 // routeInfo builds the request record's view of a configured route.
@@ -94,7 +113,11 @@ func routeInfo(cfg *config.Config, rt config.Route) *exchange.Route {
 	if mode == config.ModeInherit {
 		mode = cfg.Mode
 	}
-	return &exchange.Route{Name: rt.Name, Upstream: rt.Upstream, Mode: mode}
+	info := &exchange.Route{Name: rt.Name, Upstream: rt.Upstream, Mode: mode}
+	if rt.Authn != nil && rt.Authn.Mode != config.ModeInherit {
+		info.StageModes = map[string]config.Mode{problem.StageAuthn: rt.Authn.Mode}
+	}
+	return info
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/edge"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
@@ -30,7 +31,7 @@ type routeTable struct {
 
 var _ http.Handler = (*routeTable)(nil)
 
-func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, deps Deps) (t *routeTable, err error) {
+func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, set *authn.Set, deps Deps) (t *routeTable, err error) {
 	t = &routeTable{byHost: map[string]*chi.Mux{}, anyHost: chi.NewMux(), problems: deps.Problems}
 	// chi panics on patterns it cannot parse; the loader validates paths,
 	// so a panic here is a bug, but it must still not take the process down
@@ -54,7 +55,7 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, dep
 		if !ok { // the loader checks this; keep Build total anyway
 			return nil, fmt.Errorf("routes[%d] %q: unknown upstream %q", i, rt.Name, rt.Upstream)
 		}
-		chain, cors, err := buildChain(cfg, rt, up, deps)
+		chain, cors, err := buildChain(cfg, rt, up, set, deps)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] %q: %w", i, rt.Name, err)
 		}
@@ -150,10 +151,12 @@ func requestHost(r *http.Request) string {
 }
 
 // buildChain composes one route's chain, outermost first: bind the route to
-// the request record, CORS, upgrade policy, body limit, then the proxy.
-// Stages a route does not configure are not in its chain at all. It also
-// returns the route's CORS policy for the path's preflight handler.
-func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, deps Deps) (http.Handler, *edge.CORS, error) {
+// the request record, CORS (so that even a 401 carries the route's CORS
+// headers and a browser can read it), authentication and scope
+// requirements, upgrade policy, body limit, then the proxy. Stages a route
+// does not configure are not in its chain at all. It also returns the
+// route's CORS policy for the path's preflight handler.
+func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, deps Deps) (http.Handler, *edge.CORS, error) {
 	info := routeInfo(cfg, rt)
 	limit := int64(cfg.Server.MaxBodySize)
 	if rt.MaxBodySize > 0 {
@@ -162,9 +165,13 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, deps De
 	h := up.Handler(rt.Name)
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
+	authenticate, err := set.Stage(rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	h = authenticate(h)
 	var cors *edge.CORS
 	if rt.CORS != nil {
-		var err error
 		if cors, err = edge.NewCORS(*rt.CORS, rt.Method, deps.Problems); err != nil {
 			return nil, nil, fmt.Errorf("cors: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
@@ -40,6 +41,7 @@ type Server struct {
 	log      *zap.Logger
 	metrics  *metrics.Metrics
 	problems *problem.Writer
+	authn    *authn.Registry
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -56,7 +58,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log:      opts.Log,
 		metrics:  m,
 		problems: problem.New(opts.Log.Named("deny"), m.Denials),
+		authn:    authn.NewRegistry(opts.Log.Named("authn"), m.JWKSRefresh),
 	}
+	m.SetKeySetAges(func(yield func(string, time.Duration)) {
+		if h := s.active.Load(); h != nil {
+			h.authn.KeySetAges(yield)
+		}
+	})
 	h, err := Build(cfg, s.deps())
 	if err != nil {
 		return nil, err
@@ -74,11 +82,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 }
 
 func (s *Server) deps() Deps {
-	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems}
+	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn}
 }
 
-// Ready implements readiness: ready once every listener is up, not ready
-// again as soon as shutdown begins.
+// Ready implements readiness: ready once every listener is up and every
+// authenticator has loaded its keys once, not ready again as soon as
+// shutdown begins.
 func (s *Server) Ready() string {
 	switch {
 	case s.draining.Load():
@@ -86,7 +95,7 @@ func (s *Server) Ready() string {
 	case !s.started.Load():
 		return "starting"
 	}
-	return ""
+	return s.active.Load().Ready()
 }
 
 // Run listens and serves until ctx ends (SIGTERM, SIGINT), then drains:
@@ -260,6 +269,13 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
+	// A changed authenticator fetches its keys before the new config takes
+	// traffic, so a reload does not fail its requests closed meanwhile.
+	// After reloadReadyWait it swaps anyway: that authenticator fails closed
+	// until its keys arrive, and /readyz says so.
+	if reason := waitReady(h, reloadReadyWait); reason != "" {
+		s.log.Warn("new config is not ready yet; it takes over anyway", zap.String("reason", reason))
+	}
 	old := s.active.Load().Config()
 	if (cfg.Server.TLS == nil) != (s.certs == nil) {
 		h.Close()
@@ -359,4 +375,20 @@ func httpsPort(addr string) string {
 		return ""
 	}
 	return port
+}
+
+// reloadReadyWait bounds how long a reload waits for new authenticators to
+// load their keys.
+const reloadReadyWait = 10 * time.Second
+
+// waitReady waits until h is ready or max passes, and returns h.Ready().
+func waitReady(h *Handler, max time.Duration) string {
+	deadline := time.Now().Add(max)
+	for {
+		reason := h.Ready()
+		if reason == "" || time.Now().After(deadline) {
+			return reason
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

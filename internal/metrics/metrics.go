@@ -5,6 +5,9 @@
 package metrics
 
 import (
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -41,6 +44,14 @@ type Metrics struct {
 	TLSCertNotAfter prometheus.Gauge
 	// TLSCertReloads counts certificate reload attempts by result.
 	TLSCertReloads *prometheus.CounterVec
+	// AuthAttempts counts credential checks by authenticator and result
+	// (success, failure, unavailable).
+	AuthAttempts *prometheus.CounterVec
+	// JWKSRefresh counts key set fetches by authenticator and result
+	// (success, failure).
+	JWKSRefresh *prometheus.CounterVec
+
+	keySetAge *keySetAge
 }
 
 // latencyBuckets are OpenTelemetry's default HTTP server buckets (seconds),
@@ -95,6 +106,16 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_tls_certificate_reloads_total",
 			Help: "Reloads of the serving certificate from disk, by result (success, failure).",
 		}, []string{"result"}),
+		AuthAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_auth_attempts_total",
+			Help: "Credential checks by authenticator and result (success, failure, unavailable: the identity provider could not be reached and the request was denied).",
+		}, []string{"authenticator", "result"}),
+		JWKSRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_jwks_refresh_total",
+			Help: "JSON Web Key Set fetches by authenticator and result (success, failure).",
+		}, []string{"authenticator", "result"}),
+		keySetAge: &keySetAge{desc: prometheus.NewDesc("bulwark_jwks_age_seconds",
+			"Seconds since the authenticator's key set was last loaded successfully.", []string{"authenticator"}, nil)},
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "bulwark_build_info",
@@ -111,10 +132,40 @@ func New(info BuildInfo) *Metrics {
 		buildInfo,
 		m.Requests, m.Duration, m.UpstreamDuration, m.InFlight, m.Denials,
 		m.Reloads, m.LastReloadSuccess, m.LastReloadSuccessful, m.TLSCertNotAfter, m.TLSCertReloads,
+		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)
 		m.TLSCertReloads.WithLabelValues(result)
 	}
 	return m
+}
+
+// KeySetAges is a source of key set ages: it calls yield once per
+// authenticator that has a key set.
+type KeySetAges func(yield func(authenticator string, age time.Duration))
+
+// SetKeySetAges sets where bulwark_jwks_age_seconds reads from at scrape
+// time (the running config's authenticators); nil reports nothing.
+func (m *Metrics) SetKeySetAges(src KeySetAges) {
+	m.keySetAge.src.Store(&src)
+}
+
+// keySetAge is the collector of bulwark_jwks_age_seconds: ages are computed
+// when scraped, so they grow between refreshes as they should.
+type keySetAge struct {
+	desc *prometheus.Desc
+	src  atomic.Pointer[KeySetAges]
+}
+
+func (k *keySetAge) Describe(ch chan<- *prometheus.Desc) { ch <- k.desc }
+
+func (k *keySetAge) Collect(ch chan<- prometheus.Metric) {
+	src := k.src.Load()
+	if src == nil || *src == nil {
+		return
+	}
+	(*src)(func(name string, age time.Duration) {
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.GaugeValue, age.Seconds(), name)
+	})
 }

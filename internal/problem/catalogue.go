@@ -8,6 +8,8 @@ const (
 	StageRoute = "route"
 	StageProxy = "proxy"
 	StageAdmin = "admin"
+	StageAuthn = "authn"
+	StageAuthz = "authz"
 )
 
 // NotFound is the answer for a path that matches no route.
@@ -118,4 +120,37 @@ func AdminUnauthorized() Problem {
 func Internal() Problem {
 	return Problem{Status: http.StatusInternalServerError, Slug: "internal", Title: "Internal Server Error",
 		Detail: "The gateway failed to handle this request.", Stage: StageEdge, Reason: "internal_error"}
+}
+
+// Unauthenticated is the answer for a request without credentials, or with
+// credentials that were refused. reason is the bounded label of the
+// failure; detail a coarse, safe sentence; challenges the WWW-Authenticate
+// values (RFC 6750: no error parameter when credentials were absent).
+func Unauthenticated(reason, detail string, challenges []string) Problem {
+	return Problem{Status: http.StatusUnauthorized, Slug: "unauthenticated", Title: "Unauthorized",
+		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges}}
+}
+
+// BadCredentialRequest is the answer for a malformed authentication request
+// (two Authorization headers, a token in two places, a query-string token on
+// a route that does not take one): 400 with error="invalid_request".
+func BadCredentialRequest(reason, detail string, challenges []string) Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "invalid-credential-request", Title: "Bad Request",
+		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges}}
+}
+
+// AuthUnavailable is the answer when an authenticator cannot decide (keys
+// never loaded, introspection endpoint down): the gateway fails closed.
+func AuthUnavailable(reason string) Problem {
+	return Problem{Status: http.StatusServiceUnavailable, Slug: "authentication-unavailable", Title: "Service Unavailable",
+		Detail: "The credential cannot be verified right now; try again later.", Stage: StageAuthn, Reason: reason,
+		Header: http.Header{"Retry-After": {"5"}}}
+}
+
+// InsufficientScope is the answer for a principal that lacks a scope the
+// route requires (RFC 6750 error="insufficient_scope").
+func InsufficientScope(challenge string) Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "insufficient-scope", Title: "Forbidden",
+		Detail: "The access token does not grant the scopes this route requires.", Stage: StageAuthz,
+		Reason: "insufficient_scope", Header: http.Header{"Www-Authenticate": {challenge}}}
 }

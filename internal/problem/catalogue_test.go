@@ -17,6 +17,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		NotFound(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
 		BadHost(), HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
 		BadGateway(), GatewayTimeout(), AdminForbidden(), AdminUnauthorized(), Internal(),
+		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"), InsufficientScope("x"),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)

@@ -10,10 +10,14 @@ import (
 // newAPI returns the orders API. Every request that is not one of its
 // endpoints gets a 404, including paths that are not in canonical form, so a
 // request the gateway should have refused shows up as a 404 in the log
-// instead of being redirected or quietly served.
-func newAPI(store *orderStore, eventInterval time.Duration) http.Handler {
+// instead of being redirected or quietly served. A non-nil provider adds
+// the demo identity provider's endpoints under /demo-idp/.
+func newAPI(store *orderStore, eventInterval time.Duration, provider *idp) http.Handler {
 	a := &api{store: store, eventInterval: eventInterval}
 	mux := http.NewServeMux()
+	if provider != nil {
+		provider.register(mux)
+	}
 	mux.HandleFunc("GET /orders", a.listOrders)
 	mux.HandleFunc("POST /orders", a.createOrder)
 	mux.HandleFunc("GET /orders/{id}", a.getOrder)
@@ -31,6 +35,18 @@ func newAPI(store *orderStore, eventInterval time.Duration) http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// The gateway sends the verified caller in these request headers (its
+// principal_headers defaults) and removes any copy a client sent, so behind
+// the gateway they can be trusted; sent straight to this port they are
+// client input. The API only echoes them. apiKeyHeader is the header the
+// demo's API key comes in: the gateway removes it before the upstream, and
+// the access log shows that it never arrives.
+const (
+	subjectHeader  = "X-Bulwark-Subject"
+	consumerHeader = "X-Bulwark-Consumer"
+	apiKeyHeader   = "X-API-Key"
+)
 
 // api holds the handlers of the orders API.
 type api struct {

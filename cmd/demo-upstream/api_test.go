@@ -13,7 +13,7 @@ import (
 // ends.
 func startAPI(t testing.TB) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(newAPI(newOrderStore(), 0))
+	srv := httptest.NewServer(newAPI(newOrderStore(), 0, nil))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -43,7 +43,7 @@ func TestOrderEventsStream(t *testing.T) {
 // TestOrderEventsFlushEachEvent reads the first event of a stream whose next
 // event would come only after an hour: it arrives only if it was flushed.
 func TestOrderEventsFlushEachEvent(t *testing.T) {
-	srv := httptest.NewServer(accessLog(discardLogger(), newAPI(newOrderStore(), time.Hour)))
+	srv := httptest.NewServer(accessLog(discardLogger(), newAPI(newOrderStore(), time.Hour, nil)))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/orders/1/events")
 	if err != nil {

@@ -1,8 +1,10 @@
 // Command demo-upstream serves a small sample orders API for the Bulwark
-// demo (make demo) and for tests that need a realistic upstream. It uses
-// only the standard library and logs one line per request to stderr, so the
-// demo shows exactly which requests reached the upstream: a request the
-// gateway denied must never appear in this log.
+// demo (make demo) and for tests that need a realistic upstream, and a demo
+// identity provider under /demo-idp/ that signs JWTs for the demo's
+// authentication (loopback only: it gives a token to anyone who asks). It
+// logs one line per request to stderr, with the caller the gateway named,
+// so the demo shows exactly which requests reached the upstream and as
+// whom: a request the gateway denied must never appear in this log.
 package main
 
 import (
@@ -44,7 +46,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: demo-upstream [-listen ADDR] [-event-interval DURATION]")
 		fmt.Fprintln(fs.Output(), "\nServes a sample orders API: GET /orders, GET /orders/{id}, POST /orders,")
-		fmt.Fprintln(fs.Output(), "GET /orders/{id}/events (server-sent events) and GET /healthz.")
+		fmt.Fprintln(fs.Output(), "GET /orders/{id}/events (server-sent events) and GET /healthz, and a demo")
+		fmt.Fprintln(fs.Output(), "identity provider: GET /demo-idp/jwks.json, GET /demo-idp/token?sub=alice&scope=orders:read.")
+		fmt.Fprintln(fs.Output(), "It listens on loopback only: the identity provider signs a token for anyone who asks.")
 		fmt.Fprintln(fs.Output())
 		fs.PrintDefaults()
 	}
@@ -63,9 +67,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Checked on the bound address, so localhost and [::1] pass and
+	// 0.0.0.0 or a host name that resolves elsewhere do not.
+	if addr, ok := ln.Addr().(*net.TCPAddr); !ok || !addr.IP.IsLoopback() {
+		ln.Close()
+		return fmt.Errorf("-listen %s: must be a loopback address: the demo identity provider signs a token for anyone who asks", *listen)
+	}
+	provider, err := newIDP(issuerFor(ln.Addr()), time.Now)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo identity provider: %w", err)
+	}
 	logger := log.New(stderr, "upstream: ", log.LstdFlags|log.Lmsgprefix)
-	logger.Printf("listening on http://%s", ln.Addr())
-	return serve(ctx, ln, accessLog(logger, newAPI(newOrderStore(), *interval)))
+	logger.Printf("listening on http://%s; demo identity provider %s (kid %s)", ln.Addr(), provider.issuer, provider.kid)
+	return serve(ctx, ln, accessLog(logger, newAPI(newOrderStore(), *interval, provider)))
 }
 
 // serve serves h on ln until ctx is cancelled, then shuts down gracefully.

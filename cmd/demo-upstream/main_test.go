@@ -28,6 +28,7 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		{name: "extra argument", args: []string{"serve"}, want: "unexpected arguments"},
 		{name: "negative interval", args: []string{"-event-interval", "-1s"}, want: "must not be negative"},
 		{name: "bad address", args: []string{"-listen", "127.0.0.1:notaport"}, want: "listen:"},
+		{name: "not loopback", args: []string{"-listen", "0.0.0.0:0"}, want: "must be a loopback address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestServeAnswersThenShutsDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, newAPI(newOrderStore(), 0)) }()
+	go func() { done <- serve(ctx, ln, newAPI(newOrderStore(), 0, nil)) }()
 
 	client := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(client.CloseIdleConnections)

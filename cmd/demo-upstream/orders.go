@@ -105,13 +105,20 @@ func (a *api) listOrders(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]order{"orders": a.store.list()})
 }
 
+// servedOrder is the answer of GET /orders/{id}: the order and, behind the
+// gateway, the subject it was served to.
+type servedOrder struct {
+	order
+	ServedTo string `json:"served_to,omitempty"`
+}
+
 func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
 	o, ok := a.store.get(r.PathValue("id"))
 	if !ok {
 		writeError(w, http.StatusNotFound, "order not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, servedOrder{order: o, ServedTo: r.Header.Get(subjectHeader)})
 }
 
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {

@@ -93,3 +93,31 @@ func TestOrderStoreListIsNumericallySorted(t *testing.T) {
 		t.Errorf("list ids = %v, want %v", got, want)
 	}
 }
+
+func TestGetOrderNamesWhoItWasServedTo(t *testing.T) {
+	tests := []struct {
+		name    string
+		subject string
+		want    string
+	}{
+		{name: "subject from the gateway", subject: "alice", want: `"served_to":"alice"`},
+		{name: "API key consumer", subject: "acme", want: `"served_to":"acme"`},
+		{name: "no subject (not behind the gateway)", subject: "", want: `"status":"shipped"}`},
+	}
+	srv := startAPI(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("GET", srv.URL+"/orders/1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.subject != "" {
+				req.Header.Set(subjectHeader, tt.subject)
+			}
+			status, body := send(t, srv, req)
+			if status != http.StatusOK || !strings.Contains(body, tt.want) {
+				t.Errorf("GET /orders/1 as %q = %d %q, want 200 with %s", tt.subject, status, body, tt.want)
+			}
+		})
+	}
+}

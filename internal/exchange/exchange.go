@@ -46,7 +46,11 @@ type Decision struct {
 	Reason string
 	Rule   string
 	Status int
-	Mode   config.Mode
+	// OWASP is the OWASP API Security 2023 id of the threat (API2:2023);
+	// NIST the NIST SP 800-53 controls. Empty when no threat row applies.
+	OWASP string
+	NIST  []string
+	Mode  config.Mode
 }
 
 // Record is the per-request record. Its fields are written by the stages of

@@ -127,8 +127,21 @@ func Internal() Problem {
 // failure; detail a coarse, safe sentence; challenges the WWW-Authenticate
 // values (RFC 6750: no error parameter when credentials were absent).
 func Unauthenticated(reason, detail string, challenges []string) Problem {
+	owasp, nist := "API2:2023", []string{"IA-2", "IA-5", "AC-7"}
+	if tokenTheft[reason] {
+		nist = []string{"SC-23", "AC-12", "IA-5"}
+	}
 	return Problem{Status: http.StatusUnauthorized, Slug: "unauthenticated", Title: "Unauthorized",
-		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges}}
+		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges},
+		OWASP: owasp, NIST: nist}
+}
+
+// tokenTheft are the authentication failures that stop a stolen or
+// replayed credential (DESIGN.md "token theft and replay").
+var tokenTheft = map[string]bool{
+	"revoked": true, "certificate_mismatch": true, "dpop_missing": true, "dpop_invalid": true,
+	"dpop_replayed": true, "dpop_key_mismatch": true, "dpop_required": true, "dpop_unsupported": true,
+	"expired": true, "too_long_lived": true,
 }
 
 // BadCredentialRequest is the answer for a malformed authentication request
@@ -136,7 +149,8 @@ func Unauthenticated(reason, detail string, challenges []string) Problem {
 // a route that does not take one): 400 with error="invalid_request".
 func BadCredentialRequest(reason, detail string, challenges []string) Problem {
 	return Problem{Status: http.StatusBadRequest, Slug: "invalid-credential-request", Title: "Bad Request",
-		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges}}
+		Detail: detail, Stage: StageAuthn, Reason: reason, Header: http.Header{"Www-Authenticate": challenges},
+		OWASP: "API2:2023", NIST: []string{"IA-2", "IA-5"}}
 }
 
 // AuthUnavailable is the answer when an authenticator cannot decide (keys
@@ -144,7 +158,7 @@ func BadCredentialRequest(reason, detail string, challenges []string) Problem {
 func AuthUnavailable(reason string) Problem {
 	return Problem{Status: http.StatusServiceUnavailable, Slug: "authentication-unavailable", Title: "Service Unavailable",
 		Detail: "The credential cannot be verified right now; try again later.", Stage: StageAuthn, Reason: reason,
-		Header: http.Header{"Retry-After": {"5"}}}
+		Header: http.Header{"Retry-After": {"5"}}, OWASP: "API2:2023", NIST: []string{"IA-2", "IA-5"}}
 }
 
 // InsufficientScope is the answer for a principal that lacks a scope the
@@ -152,5 +166,6 @@ func AuthUnavailable(reason string) Problem {
 func InsufficientScope(challenge string) Problem {
 	return Problem{Status: http.StatusForbidden, Slug: "insufficient-scope", Title: "Forbidden",
 		Detail: "The access token does not grant the scopes this route requires.", Stage: StageAuthz,
-		Reason: "insufficient_scope", Header: http.Header{"Www-Authenticate": {challenge}}}
+		Reason: "insufficient_scope", Header: http.Header{"Www-Authenticate": {challenge}},
+		OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
 }

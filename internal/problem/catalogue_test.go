@@ -27,3 +27,25 @@ func TestCatalogueDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthProblemsNameTheThreat checks that authentication and scope
+// denials carry the OWASP id and NIST controls the audit event records.
+func TestAuthProblemsNameTheThreat(t *testing.T) {
+	tests := []struct {
+		p     Problem
+		owasp string
+		nist  string
+	}{
+		{Unauthenticated("bad_signature", "x", nil), "API2:2023", "IA-2"},
+		{Unauthenticated("dpop_replayed", "x", nil), "API2:2023", "SC-23"},
+		{Unauthenticated("certificate_mismatch", "x", nil), "API2:2023", "SC-23"},
+		{BadCredentialRequest("multiple_authorization", "x", nil), "API2:2023", "IA-2"},
+		{AuthUnavailable("keys_unavailable"), "API2:2023", "IA-2"},
+		{InsufficientScope("x"), "API5:2023", "AC-3"},
+	}
+	for _, tt := range tests {
+		if tt.p.OWASP != tt.owasp || len(tt.p.NIST) == 0 || tt.p.NIST[0] != tt.nist {
+			t.Errorf("%s/%s: owasp %q nist %v, want %q and %s first", tt.p.Slug, tt.p.Reason, tt.p.OWASP, tt.p.NIST, tt.owasp, tt.nist)
+		}
+	}
+}

@@ -38,6 +38,12 @@ type Problem struct {
 	Stage  string
 	Reason string
 	Rule   string
+	// OWASP and NIST name the threat the denial answers (DESIGN.md
+	// "Threats and controls"): an OWASP API Security 2023 id such as
+	// API2:2023 and NIST SP 800-53 controls; the audit event records them.
+	// Empty for protocol answers that no threat row covers.
+	OWASP string
+	NIST  []string
 	// Header holds extra response headers (Allow, WWW-Authenticate,
 	// Retry-After); nil for none.
 	Header http.Header
@@ -84,7 +90,7 @@ func (pw *Writer) Decide(r *http.Request, p Problem) bool {
 	if !p.Protocol && rec != nil && rec.Route != nil {
 		mode = rec.Route.ModeFor(p.Stage)
 	}
-	d := exchange.Decision{Stage: p.Stage, Reason: p.Reason, Rule: p.Rule, Status: p.Status, Mode: mode}
+	d := exchange.Decision{Stage: p.Stage, Reason: p.Reason, Rule: p.Rule, Status: p.Status, Mode: mode, OWASP: p.OWASP, NIST: p.NIST}
 	pw.denials.WithLabelValues(rec.RouteName(), p.Stage, p.Reason, string(mode)).Inc()
 	if rec != nil {
 		rec.Decide(d)

@@ -1,7 +1,8 @@
 // Command load is Bulwark's load harness (make bench). It measures, in one
 // run and with the same load generator and settings, a fixed upstream
 // directly, a tuned bare httputil.ReverseProxy in front of it, and bulwark
-// in front of it, and checks bulwark against the bare proxy.
+// in front of it (a pass-through route and a JWT route), and checks each
+// bulwark route against the bare proxy with that route's limits.
 //
 //	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-out FILE] [-bulwark PATH]
 //
@@ -11,7 +12,9 @@
 // target is warmed up before it is measured, and the report gives medians.
 // The upstream and the bare proxy are this program re-run in a role
 // (-role upstream, -role bare), each its own process. Every child process
-// is killed when the harness exits, however it exits.
+// is killed when the harness exits, however it exits. The JWT route's
+// token is minted by the harness, with a key made for the run, and the
+// key set is served by the harness itself on loopback for the whole run.
 package main
 
 import (
@@ -183,8 +186,22 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 		return report{}, err
 	}
 
-	r := &rig{self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU, procs: procs}
-	tgs := targets()
+	// The harness issues the JWT route's token and serves the key set
+	// that verifies it, once for the whole run (see issuer.go). The token
+	// is minted before the targets that carry it, so targets("") only
+	// counts them, for the token's lifetime.
+	iss, err := newIssuer(time.Now(), tokenLifetime(o, len(targets(""))))
+	if err != nil {
+		return report{}, err
+	}
+	jwks, err := startJWKS(iss.jwks)
+	if err != nil {
+		return report{}, err
+	}
+	defer jwks.stop()
+
+	r := &rig{self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU, jwksURL: jwks.url, procs: procs}
+	tgs := targets(iss.token)
 	results := map[string][]wrkResult{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, tg := range tgs {

@@ -10,16 +10,10 @@ import (
 	"time"
 )
 
-// The issue's targets for a gated bulwark target against the bare proxy.
-const (
-	minRatioRPS = 0.90 // requests/s at least 0.90× bare's
-	maxRatioP99 = 1.20 // p99 latency at most 1.2× bare's
-)
-
 // summary is one target's medians over the rounds.
 type summary struct {
 	name, what string
-	gate       bool
+	limits     *limits // nil: not judged
 	rps        float64
 	p50, p99   time.Duration
 	rounds     []wrkResult
@@ -30,7 +24,7 @@ func summarize(tgs []target, results map[string][]wrkResult) []summary {
 	out := make([]summary, 0, len(tgs))
 	for _, tg := range tgs {
 		rs := results[tg.name]
-		s := summary{name: tg.name, what: tg.what, gate: tg.gate, rounds: rs}
+		s := summary{name: tg.name, what: tg.what, limits: tg.limits, rounds: rs}
 		s.rps = median(rs, func(r wrkResult) float64 { return r.RequestsPerSec })
 		s.p50 = time.Duration(median(rs, func(r wrkResult) float64 { return float64(r.P50) }))
 		s.p99 = time.Duration(median(rs, func(r wrkResult) float64 { return float64(r.P99) }))
@@ -77,7 +71,8 @@ func (v verdict) String() string {
 	return fmt.Sprintf("%s %s %s: %.2f× bare (target %s %.2f×)", word, v.target, v.metric, v.ratio, cmp, v.limit)
 }
 
-// verdicts compares every gated target with bare.
+// verdicts compares every judged target with bare, one verdict per limit
+// it sets, in target order, req/s before p99.
 func verdicts(sums []summary) ([]verdict, error) {
 	i := slices.IndexFunc(sums, func(s summary) bool { return s.name == bareName })
 	if i < 0 || sums[i].rps <= 0 || sums[i].p99 <= 0 {
@@ -86,17 +81,38 @@ func verdicts(sums []summary) ([]verdict, error) {
 	bare := sums[i]
 	var out []verdict
 	for _, s := range sums {
-		if !s.gate {
+		if s.limits == nil {
 			continue
 		}
-		rps := s.rps / bare.rps
-		p99 := float64(s.p99) / float64(bare.p99)
-		out = append(out,
-			verdict{target: s.name, metric: "req/s", ratio: rps, limit: minRatioRPS, pass: rps >= minRatioRPS},
-			verdict{target: s.name, metric: "p99", ratio: p99, limit: maxRatioP99, pass: p99 <= maxRatioP99},
-		)
+		if lim := s.limits.minRPS; lim > 0 {
+			rps := s.rps / bare.rps
+			out = append(out, verdict{target: s.name, metric: "req/s", ratio: rps, limit: lim, pass: rps >= lim})
+		}
+		if lim := s.limits.maxP99; lim > 0 {
+			p99 := float64(s.p99) / float64(bare.p99)
+			out = append(out, verdict{target: s.name, metric: "p99", ratio: p99, limit: lim, pass: p99 <= lim})
+		}
 	}
 	return out, nil
+}
+
+// String spells l as the report's targets column: "req/s ≥ 0.90×, p99 ≤
+// 1.20×", only the metrics it judges; "-" for a target not judged.
+func (l *limits) String() string {
+	if l == nil {
+		return "-"
+	}
+	var parts []string
+	if l.minRPS > 0 {
+		parts = append(parts, fmt.Sprintf("req/s ≥ %.2f×", l.minRPS))
+	}
+	if l.maxP99 > 0 {
+		parts = append(parts, fmt.Sprintf("p99 ≤ %.2f×", l.maxP99))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // report is everything the harness prints.
@@ -127,12 +143,12 @@ func (r report) write(w io.Writer) error {
 		plural = ""
 	}
 	fmt.Fprintf(&b, "## Load test: medians of %d interleaved round%s\n\n", rounds, plural)
-	b.WriteString("| target | what | req/s | p50 | p99 | req/s vs bare | p99 vs bare |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| target | what | req/s | p50 | p99 | req/s vs bare | p99 vs bare | targets |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range r.sums {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			s.name, s.what, formatRPS(s.rps), formatLatency(s.p50), formatLatency(s.p99),
-			ratio(s.rps, bare.rps), ratio(float64(s.p99), float64(bare.p99)))
+			ratio(s.rps, bare.rps), ratio(float64(s.p99), float64(bare.p99)), s.limits.String())
 	}
 	b.WriteString("\nVerdicts:\n\n")
 	for _, v := range r.verdicts {

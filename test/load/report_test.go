@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,46 +36,119 @@ func TestMedian(t *testing.T) {
 
 func TestVerdicts(t *testing.T) {
 	bare := summary{name: bareName, rps: 10000, p99: ms(2)}
+	passThrough := &limits{minRPS: 0.90, maxP99: 1.20}
+	rpsOnly := &limits{minRPS: 0.80}
 	tests := []struct {
-		name     string
-		gated    summary
-		wantPass [2]bool // req/s, p99
+		name   string
+		judged summary
+		want   []string
 	}{
-		{name: "both within", gated: summary{name: "bulwark", gate: true, rps: 9500, p99: ms(2.2)}, wantPass: [2]bool{true, true}},
-		{name: "exactly at the limits", gated: summary{name: "bulwark", gate: true, rps: 9000, p99: ms(2.4)}, wantPass: [2]bool{true, true}},
-		{name: "too slow", gated: summary{name: "bulwark", gate: true, rps: 8999, p99: ms(2)}, wantPass: [2]bool{false, true}},
-		{name: "tail too long", gated: summary{name: "bulwark", gate: true, rps: 10000, p99: ms(2.5)}, wantPass: [2]bool{true, false}},
+		{
+			name:   "both within",
+			judged: summary{name: "bulwark", limits: passThrough, rps: 9500, p99: ms(2.2)},
+			want:   []string{"PASS bulwark req/s: 0.95× bare (target ≥ 0.90×)", "PASS bulwark p99: 1.10× bare (target ≤ 1.20×)"},
+		},
+		{
+			name:   "exactly at the limits",
+			judged: summary{name: "bulwark", limits: passThrough, rps: 9000, p99: ms(2.4)},
+			want:   []string{"PASS bulwark req/s: 0.90× bare (target ≥ 0.90×)", "PASS bulwark p99: 1.20× bare (target ≤ 1.20×)"},
+		},
+		{
+			name:   "too slow",
+			judged: summary{name: "bulwark", limits: passThrough, rps: 8900, p99: ms(2)},
+			want:   []string{"FAIL bulwark req/s: 0.89× bare (target ≥ 0.90×)", "PASS bulwark p99: 1.00× bare (target ≤ 1.20×)"},
+		},
+		{
+			name:   "tail too long",
+			judged: summary{name: "bulwark", limits: passThrough, rps: 10000, p99: ms(2.5)},
+			want:   []string{"PASS bulwark req/s: 1.00× bare (target ≥ 0.90×)", "FAIL bulwark p99: 1.25× bare (target ≤ 1.20×)"},
+		},
+		{
+			name:   "req/s only: at its own limit, tail not judged",
+			judged: summary{name: "bulwark-jwt", limits: rpsOnly, rps: 8000, p99: ms(10)},
+			want:   []string{"PASS bulwark-jwt req/s: 0.80× bare (target ≥ 0.80×)"},
+		},
+		{
+			name:   "req/s only: too slow",
+			judged: summary{name: "bulwark-jwt", limits: rpsOnly, rps: 7900, p99: ms(2)},
+			want:   []string{"FAIL bulwark-jwt req/s: 0.79× bare (target ≥ 0.80×)"},
+		},
+		{
+			name:   "p99 only",
+			judged: summary{name: "bulwark", limits: &limits{maxP99: 1.5}, rps: 1, p99: ms(2.8)},
+			want:   []string{"PASS bulwark p99: 1.40× bare (target ≤ 1.50×)"},
+		},
+		{
+			name:   "no limit set: no verdict",
+			judged: summary{name: "bulwark", limits: &limits{}, rps: 1, p99: ms(100)},
+			want:   nil,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			direct := summary{name: "direct", rps: 1, p99: ms(100)} // not gated: no verdict
-			vs, err := verdicts([]summary{direct, bare, tt.gated})
+			direct := summary{name: "direct", rps: 1, p99: ms(100)} // not judged: no verdict
+			vs, err := verdicts([]summary{direct, bare, tt.judged})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(vs) != 2 {
-				t.Fatalf("verdicts = %v, want two (req/s and p99 of the gated target)", vs)
+			var got []string
+			for _, v := range vs {
+				got = append(got, v.String())
 			}
-			if got := [2]bool{vs[0].pass, vs[1].pass}; got != tt.wantPass {
-				t.Errorf("pass = %v, want %v (%v)", got, tt.wantPass, vs)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("verdicts = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVerdictsPass(t *testing.T) {
+	bare := summary{name: bareName, rps: 10000, p99: ms(2)}
+	tests := []struct {
+		name   string
+		judged summary
+		want   []bool
+	}{
+		{name: "req/s a hair under", judged: summary{name: "bulwark", limits: &limits{minRPS: 0.90}, rps: 8999, p99: ms(2)}, want: []bool{false}},
+		{name: "p99 a hair over", judged: summary{name: "bulwark", limits: &limits{maxP99: 1.20}, rps: 1, p99: ms(2.401)}, want: []bool{false}},
+		{name: "both exactly at", judged: summary{name: "bulwark", limits: &limits{minRPS: 0.80, maxP99: 1.20}, rps: 8000, p99: ms(2.4)}, want: []bool{true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vs, err := verdicts([]summary{bare, tt.judged})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []bool
+			for _, v := range vs {
+				got = append(got, v.pass)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("pass = %v, want %v (%v)", got, tt.want, vs)
 			}
 		})
 	}
 }
 
 func TestVerdictsNeedBare(t *testing.T) {
-	if _, err := verdicts([]summary{{name: "bulwark", gate: true, rps: 1, p99: 1}}); err == nil {
+	if _, err := verdicts([]summary{{name: "bulwark", limits: &limits{minRPS: 0.9}, rps: 1, p99: 1}}); err == nil {
 		t.Errorf("verdicts without bare = nil error, want an error")
 	}
 }
 
 func TestReportWrite(t *testing.T) {
 	results := map[string][]wrkResult{
-		"direct":  {{RequestsPerSec: 40000, P50: ms(0.5), P99: ms(1)}, {RequestsPerSec: 42000, P50: ms(0.4), P99: ms(1.1)}, {RequestsPerSec: 41000, P50: ms(0.45), P99: ms(0.9)}},
-		bareName:  {{RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}, {RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}, {RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}},
-		"bulwark": {{RequestsPerSec: 19000, P50: ms(1.1), P99: ms(3.9)}, {RequestsPerSec: 18000, P50: ms(1.2), P99: ms(4)}, {RequestsPerSec: 18500, P50: ms(1.1), P99: ms(3.3)}},
+		"direct":      {{RequestsPerSec: 40000, P50: ms(0.5), P99: ms(1)}, {RequestsPerSec: 42000, P50: ms(0.4), P99: ms(1.1)}, {RequestsPerSec: 41000, P50: ms(0.45), P99: ms(0.9)}},
+		bareName:      {{RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}, {RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}, {RequestsPerSec: 20000, P50: ms(1), P99: ms(3)}},
+		"bulwark":     {{RequestsPerSec: 19000, P50: ms(1.1), P99: ms(3.9)}, {RequestsPerSec: 18000, P50: ms(1.2), P99: ms(4)}, {RequestsPerSec: 18500, P50: ms(1.1), P99: ms(3.3)}},
+		"bulwark-jwt": {{RequestsPerSec: 17000, P50: ms(1.3), P99: ms(6)}, {RequestsPerSec: 16000, P50: ms(1.4), P99: ms(6.6)}, {RequestsPerSec: 16500, P50: ms(1.3), P99: ms(6.3)}},
 	}
-	tgs := []target{{name: "direct", what: "upstream"}, {name: bareName, what: "bare"}, {name: "bulwark", what: "gateway", gate: true}}
+	tgs := []target{
+		{name: "direct", what: "upstream"},
+		{name: bareName, what: "bare"},
+		{name: "bulwark", what: "gateway", limits: &limits{minRPS: 0.90, maxP99: 1.20}},
+		{name: "bulwark-jwt", what: "jwt route", limits: &limits{minRPS: 0.80}},
+	}
 	sums := summarize(tgs, results)
 	vs, err := verdicts(sums)
 	if err != nil {
@@ -87,12 +161,14 @@ func TestReportWrite(t *testing.T) {
 	}
 	for _, want := range []string{
 		"medians of 3 interleaved rounds",
-		"| direct | upstream | 41,000 | 0.45 ms | 1.00 ms | 2.05× | 0.33× |",
-		"| bare | bare | 20,000 | 1.00 ms | 3.00 ms | 1.00× | 1.00× |",
-		"| bulwark | gateway | 18,500 | 1.10 ms | 3.90 ms | 0.93× | 1.30× |",
-		"- PASS bulwark req/s: 0.93× bare (target ≥ 0.90×)",
-		"- FAIL bulwark p99: 1.30× bare (target ≤ 1.20×)",
+		"| target | what | req/s | p50 | p99 | req/s vs bare | p99 vs bare | targets |",
+		"| direct | upstream | 41,000 | 0.45 ms | 1.00 ms | 2.05× | 0.33× | - |",
+		"| bare | bare | 20,000 | 1.00 ms | 3.00 ms | 1.00× | 1.00× | - |",
+		"| bulwark | gateway | 18,500 | 1.10 ms | 3.90 ms | 0.93× | 1.30× | req/s ≥ 0.90×, p99 ≤ 1.20× |",
+		"| bulwark-jwt | jwt route | 16,500 | 1.30 ms | 6.30 ms | 0.82× | 2.10× | req/s ≥ 0.80× |",
+		"- PASS bulwark req/s: 0.93× bare (target ≥ 0.90×)\n- FAIL bulwark p99: 1.30× bare (target ≤ 1.20×)\n- PASS bulwark-jwt req/s: 0.82× bare (target ≥ 0.80×)\n\n",
 		"- bulwark: 19,000 / 3.90 ms, 18,000 / 4.00 ms, 18,500 / 3.30 ms",
+		"- bulwark-jwt: 17,000 / 6.00 ms, 16,000 / 6.60 ms, 16,500 / 6.30 ms",
 		"Machine: 2 CPUs (nproc), Test CPU",
 		"Command: `go run ./test/load`",
 		"Load generator: `taskset -c 1 wrk URL`",
@@ -103,6 +179,27 @@ func TestReportWrite(t *testing.T) {
 	}
 	if rep.passed() {
 		t.Errorf("passed() = true, want false with a failed verdict")
+	}
+}
+
+func TestLimitsString(t *testing.T) {
+	tests := []struct {
+		name string
+		in   *limits
+		want string
+	}{
+		{name: "not judged", in: nil, want: "-"},
+		{name: "nothing set", in: &limits{}, want: "-"},
+		{name: "both", in: &limits{minRPS: 0.9, maxP99: 1.2}, want: "req/s ≥ 0.90×, p99 ≤ 1.20×"},
+		{name: "req/s only", in: &limits{minRPS: 0.8}, want: "req/s ≥ 0.80×"},
+		{name: "p99 only", in: &limits{maxP99: 1.5}, want: "p99 ≤ 1.50×"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.String(); got != tt.want {
+				t.Errorf("%+v.String() = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,7 @@ type rig struct {
 	upstream string // host:port of the fixed upstream
 	dir      string // scratch directory for generated configs
 	cpu      string // taskset CPU list of the upstream and the proxy under test
+	jwksURL  string // URL of the run's JWK Set, served by this process (see issuer.go)
 	procs    *children
 }
 
@@ -37,9 +38,17 @@ type target struct {
 	// headers are sent with every request ("Name: value"), for targets
 	// whose route needs credentials.
 	headers []string
-	// gate marks the targets the issue's verdicts apply to (see verdicts).
-	gate  bool
-	start func(ctx context.Context, r *rig) (instance, error)
+	// limits are the issue's targets for this target against bare; nil
+	// for a target that is measured but not judged (see verdicts).
+	limits *limits
+	start  func(ctx context.Context, r *rig) (instance, error)
+}
+
+// limits are a judged target's targets, as ratios to bare's figures in the
+// same run. A zero ratio gives no verdict for that metric.
+type limits struct {
+	minRPS float64 // requests/s at least minRPS × bare's
+	maxP99 float64 // p99 latency at most maxP99 × bare's
 }
 
 // instance is a started target.
@@ -48,16 +57,27 @@ type instance struct {
 	stop func()
 }
 
-// targets returns what one run measures, in the order of each round. Later
-// capabilities add their own bulwark targets here (a JWT route, a rate
-// limited route, a validated route, a filtered route), each with its own
-// config; bare stays the yardstick.
-func targets() []target {
+// targets returns what one run measures, in the order of each round;
+// token is the bearer token the JWT route accepts (see issuer). Later
+// capabilities add their own bulwark targets here (a rate limited route, a
+// validated route, a filtered route), each with its own config and limits;
+// bare stays the yardstick.
+func targets(token string) []target {
+	jwtRoute := bulwarkTarget("bulwark-jwt", "bulwark, JWT route (RS256, JWKS over HTTP), the same token on every request",
+		// The issue's target for a JWT route with a repeated token; its
+		// tail is reported but not judged.
+		&limits{minRPS: 0.80},
+		jwtConfig)
+	jwtRoute.headers = []string{"Authorization: Bearer " + token}
 	return []target{
 		directTarget(),
 		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
 		bareTarget(bareTimeoutsName, "the same, plus bulwark's default server timeouts (read 60s, write 60s, idle 120s); reference only"),
-		bulwarkTarget("bulwark", "bulwark, pass-through route (auth: none)", true, passThroughConfig),
+		bulwarkTarget("bulwark", "bulwark, pass-through route (auth: none)",
+			// The issue's targets for the pass-through route.
+			&limits{minRPS: 0.90, maxP99: 1.20},
+			passThroughConfig),
+		jwtRoute,
 	}
 }
 
@@ -104,6 +124,7 @@ type bulwarkConfig struct {
 	Listen   string // host:port of the public listener
 	Admin    string // host:port of the admin listener
 	Upstream string // base URL of the fixed upstream
+	JWKSURL  string // URL of the run's JWK Set (see issuer.go)
 }
 
 // passThroughConfig routes GET /bench to the upstream with no
@@ -118,15 +139,36 @@ routes:
   - { name: bench, method: GET, path: /bench, upstream: bench, auth: none }
 `
 
+// jwtConfig is passThroughConfig with the route behind a JWT authenticator
+// that trusts the run's issuer (see issuer.go), every authenticator
+// setting at its default: the verified-token cache is on, so with the
+// same token on every request this measures the cache's hit path. bulwark
+// fetches the key set before /readyz answers 200, so waitReady covers it.
+const jwtConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+authenticators:
+  bench-jwt:
+    type: jwt
+    issuer: "` + benchIssuer + `"
+    audiences: ["` + benchAudience + `"]
+    algorithms: [RS256]
+    jwks_url: "{{.JWKSURL}}"
+routes:
+  - { name: bench, method: GET, path: /bench, upstream: bench, auth: [bench-jwt] }
+`
+
 // bulwarkTarget runs the bulwark binary with the config that configTemplate
-// (a text/template over bulwarkConfig) describes. The config must route
-// GET /bench to the upstream.
-func bulwarkTarget(name, what string, gate bool, configTemplate string) target {
+// (a text/template over bulwarkConfig) describes, judged by lim (nil: not
+// judged). The config must route GET /bench to the upstream.
+func bulwarkTarget(name, what string, lim *limits, configTemplate string) target {
 	tmpl := template.Must(template.New(name).Option("missingkey=error").Parse(configTemplate))
 	return target{
-		name: name,
-		what: what,
-		gate: gate,
+		name:   name,
+		what:   what,
+		limits: lim,
 		start: func(ctx context.Context, r *rig) (instance, error) {
 			listen, err := freeAddr()
 			if err != nil {
@@ -137,7 +179,7 @@ func bulwarkTarget(name, what string, gate bool, configTemplate string) target {
 				return instance{}, err
 			}
 			var cfg strings.Builder
-			if err := tmpl.Execute(&cfg, bulwarkConfig{Listen: listen, Admin: admin, Upstream: "http://" + r.upstream}); err != nil {
+			if err := tmpl.Execute(&cfg, bulwarkConfig{Listen: listen, Admin: admin, Upstream: "http://" + r.upstream, JWKSURL: r.jwksURL}); err != nil {
 				return instance{}, fmt.Errorf("target %s: config: %w", name, err)
 			}
 			file := filepath.Join(r.dir, name+".yaml")

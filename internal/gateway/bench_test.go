@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"go.uber.org/zap"
 
@@ -39,12 +42,46 @@ func benchUpstream(b *testing.B) *httptest.Server {
 // route chain, proxy) for a pass-through route to upstream.
 func benchGateway(b *testing.B, upstream, upstreamOptions string) http.Handler {
 	b.Helper()
-	cfg, err := config.Parse("bench.yaml", []byte(`
+	return benchGatewayConfig(b, `
 upstreams:
   up: { url: "`+upstream+`"`+upstreamOptions+` }
 routes:
   - { name: bench, method: GET, path: /bench, upstream: up, auth: none }
-`), func(string) (string, bool) { return "", false })
+`)
+}
+
+// benchSecret signs the JWT of the bulwark-jwt case (HS256: the cached
+// path is the same whatever the algorithm).
+const benchSecret = "bench-secret-0123456789abcdef0123456789"
+
+// benchJWTConfig routes GET /bench through a jwt authenticator.
+func benchJWTConfig(upstream string) string {
+	return `
+upstreams:
+  up: { url: "` + upstream + `" }
+authenticators:
+  bench: { type: jwt, issuer: https://bench.test, audiences: [bench], algorithms: [HS256], secret: "` + benchSecret + `" }
+routes:
+  - { name: bench, method: GET, path: /bench, upstream: up, auth: [bench] }
+`
+}
+
+func benchToken(b *testing.B) string {
+	b.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": "https://bench.test", "aud": "bench", "sub": "bench-user", "scope": "orders:read",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte(benchSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
+
+// benchGatewayConfig builds the whole public handler from a config.
+func benchGatewayConfig(b *testing.B, yaml string) http.Handler {
+	b.Helper()
+	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,19 +125,27 @@ func (b bufPool) Put(x []byte) { b.p.Put(x) } //nolint:staticcheck // a slice he
 // under concurrent load.
 func BenchmarkChain(b *testing.B) {
 	up := benchUpstream(b)
+	token := "Bearer " + benchToken(b)
 	for _, tc := range []struct {
 		name string
 		h    http.Handler
+		auth string
 	}{
-		{"bare", bareProxy(b, up.URL)},
-		{"bulwark", benchGateway(b, up.URL, "")},
-		{"bulwark-no-overall-timeout", benchGateway(b, up.URL, ", timeout: 0s")},
+		{"bare", bareProxy(b, up.URL), ""},
+		{"bulwark", benchGateway(b, up.URL, ""), ""},
+		{"bulwark-no-overall-timeout", benchGateway(b, up.URL, ", timeout: 0s"), ""},
+		// The same token on every request: the verified-token cache path.
+		{"bare-with-token", bareProxy(b, up.URL), token},
+		{"bulwark-jwt", benchGatewayConfig(b, benchJWTConfig(up.URL)), token},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv := httptest.NewServer(tc.h)
 			defer srv.Close()
 			client := srv.Client()
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/bench", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				resp, err := client.Do(req)

@@ -98,13 +98,17 @@ func (a *apiKeyAuth) Authenticate(_ context.Context, in *Input) (*exchange.Princ
 	if !ok || subtle.ConstantTimeCompare(k.hash[:], sum[:]) != 1 {
 		return nil, invalidToken("unknown_key", "the API key is invalid")
 	}
+	var f *Failure
 	switch {
 	case k.disabled:
-		return nil, invalidToken("disabled", "the API key is invalid")
+		f = invalidToken("disabled", "the API key is invalid")
 	case !k.expires.IsZero() && !a.now().Before(k.expires):
-		return nil, invalidToken("expired", "the API key expired")
+		f = invalidToken("expired", "the API key expired")
+	default:
+		return k.principal, nil
 	}
-	return k.principal, nil
+	f.Credential = credentialID(k.principal)
+	return nil, f
 }
 
 func (a *apiKeyAuth) Challenge() string { return a.challenge }

@@ -76,6 +76,12 @@ type Failure struct {
 	Code string
 	// Description is a coarse, safe error_description.
 	Description string
+	// Credential names the verified credential that failed (an API key id
+	// whose key matched but is expired or disabled; a verified token's
+	// subject refused by revocation or binding); "" when nothing was
+	// verified. The auth-failure lockout counts it: never an unverified
+	// claim, or an attacker could lock out any user.
+	Credential string
 }
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Description }

@@ -1,7 +1,9 @@
 package authn
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,6 +49,19 @@ type Options struct {
 	// Attempts counts credential checks, labels authenticator and result
 	// (success, failure, unavailable).
 	Attempts *prometheus.CounterVec
+	// Lockout is the auth-failure lockout; nil for none.
+	Lockout Lockout
+}
+
+// Lockout is the auth-failure lockout the stage consults (rate_limits.
+// auth_failures): a client IP is checked before any verification work, a
+// verified credential as soon as it is known; failures are counted
+// against both.
+type Lockout interface {
+	Locked(ctx context.Context, ip netip.Addr, credential string) (time.Duration, bool)
+	Failed(ctx context.Context, ip netip.Addr, credential string)
+	// Problem is the 429 answer for a locked-out attempt.
+	Problem(retry time.Duration) problem.Problem
 }
 
 // Set is the authenticators of one config, and the source of its route

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -27,11 +28,10 @@ type stage struct {
 	query    string // opted-in query parameter for bearer tokens
 	dpop     string // route override of the members' dpop mode; "" for none
 	forward  *bool
-	scopes   []string
-	scopeErr string // the 403 challenge
 	absent   []string
 	headers  config.PrincipalHeaders
 	problems *problem.Writer
+	lockout  Lockout
 	now      func() time.Time
 }
 
@@ -39,15 +39,16 @@ var _ http.Handler = (*stage)(nil)
 
 // Stage returns the authentication stage of route rt: it tries the route's
 // authenticators in order (absent credentials let the next one try;
-// present but refused ones are a 401 at once), checks revocation, the
-// certificate and DPoP bindings and the required scopes, records the
-// principal and sends it upstream in the principal headers. A public route
-// (auth: none) gets no stage.
+// present but refused ones are a 401 at once), checks revocation and the
+// certificate and DPoP bindings, records the principal and sends it
+// upstream in the principal headers. A public route (auth: none) gets no
+// stage. Scope requirements are a stage of their own (Require), after
+// the consumer and route rate limits.
 func (s *Set) Stage(rt config.Route) (func(http.Handler) http.Handler, error) {
 	if rt.Auth.None {
 		return func(next http.Handler) http.Handler { return next }, nil
 	}
-	st := &stage{headers: s.headers, problems: s.opts.Problems, now: time.Now}
+	st := &stage{headers: s.headers, problems: s.opts.Problems, lockout: s.opts.Lockout, now: time.Now}
 	for _, name := range rt.Auth.Names {
 		m, ok := s.members[name]
 		if !ok {
@@ -65,10 +66,6 @@ func (s *Set) Stage(rt config.Route) (func(http.Handler) http.Handler, error) {
 			st.absent = append(st.absent, `DPoP algs="`+m.dpopAlgs+`"`)
 		}
 	}
-	if rt.Require != nil && len(rt.Require.Scopes) > 0 {
-		st.scopes = rt.Require.Scopes
-		st.scopeErr = `Bearer realm="` + Realm + `", error="insufficient_scope", scope="` + strings.Join(st.scopes, " ") + `"`
-	}
 	return func(next http.Handler) http.Handler {
 		c := *st
 		c.next = next
@@ -84,6 +81,19 @@ func (st *stage) dpopMode(m *member) string {
 }
 
 func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ip netip.Addr
+	if st.lockout != nil {
+		if rec := exchange.From(r.Context()); rec != nil {
+			ip = rec.ClientIP
+		}
+		// Before any verification work: a locked-out client costs no
+		// signature check.
+		if retry, locked := st.lockout.Locked(r.Context(), ip, ""); locked {
+			if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
+				return
+			}
+		}
+	}
 	in, f := st.input(r)
 	if f != nil {
 		if st.deny(w, r, nil, f) {
@@ -111,6 +121,14 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				cand.attempts[resultFailure].Inc()
 			}
+			if st.lockout != nil && f.Status == http.StatusUnauthorized {
+				st.lockout.Failed(r.Context(), ip, f.Credential)
+				if retry, locked := st.lockout.Locked(r.Context(), ip, f.Credential); locked && f.Credential != "" {
+					if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
+						return
+					}
+				}
+			}
 			if st.deny(w, r, cand, f) {
 				return
 			}
@@ -121,6 +139,15 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p, m = pr, cand
 		break
 	}
+	if p != nil && st.lockout != nil {
+		// A locked-out credential stays locked even when presented
+		// correctly (the lockout answers credential stuffing on it).
+		if retry, locked := st.lockout.Locked(r.Context(), ip, credentialID(p)); locked {
+			if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
+				return
+			}
+		}
+	}
 	if p == nil {
 		if st.problems.Deny(w, r, problem.Unauthenticated("missing_credentials", "This route requires authentication.", st.absent)) {
 			return
@@ -130,11 +157,6 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec := exchange.From(r.Context()); rec != nil {
 		rec.Principal = p
-	}
-	if st.scopes != nil && !hasAll(p, st.scopes) {
-		if st.problems.Deny(w, r, problem.InsufficientScope(st.scopeErr)) {
-			return
-		}
 	}
 	st.forwardPrincipal(r, p)
 	st.stripCredential(r, m, &in)
@@ -197,6 +219,27 @@ func (st *stage) input(r *http.Request) (Input, *Failure) {
 // bindings checks what holds for a principal whatever authenticator made
 // it: revocation, the certificate binding (RFC 8705) and DPoP (RFC 9449).
 func (st *stage) bindings(r *http.Request, in *Input, m *member, p *exchange.Principal) error {
+	f := st.bound(r, in, m, p)
+	if f != nil {
+		f.Credential = credentialID(p) // the token was verified: its subject is known
+		return f
+	}
+	return nil
+}
+
+// credentialID names a verified credential for the auth-failure lockout:
+// the API key id, else the authenticator and subject.
+func credentialID(p *exchange.Principal) string {
+	if p.Method == "api_key" {
+		return p.Authenticator + "/key/" + p.KeyID
+	}
+	if p.Subject == "" {
+		return ""
+	}
+	return p.Authenticator + "/sub/" + p.Subject
+}
+
+func (st *stage) bound(r *http.Request, in *Input, m *member, p *exchange.Principal) *Failure {
 	if m.revoked.revoked(p) {
 		return invalidToken("revoked", "the access token was revoked")
 	}
@@ -229,10 +272,7 @@ func (st *stage) bindings(r *http.Request, in *Input, m *member, p *exchange.Pri
 	case !bound && !in.DPoPScheme:
 		return nil // optional: an unbound bearer token
 	}
-	if f := m.dpop.verify(r.Context(), r.Header.Values("DPoP"), r.Method, requestURL(r), in.Token, p.Confirmation.JKT, st.now()); f != nil {
-		return f
-	}
-	return nil
+	return m.dpop.verify(r.Context(), r.Header.Values("DPoP"), r.Method, requestURL(r), in.Token, p.Confirmation.JKT, st.now())
 }
 
 func dpopFailure(reason string) *Failure {
@@ -322,15 +362,6 @@ func requestURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + r.URL.EscapedPath()
-}
-
-func hasAll(p *exchange.Principal, scopes []string) bool {
-	for _, s := range scopes {
-		if !p.HasScope(s) {
-			return false
-		}
-	}
-	return true
 }
 
 // isToken68 reports whether s is a token68 (RFC 9110 §11.2), the syntax of

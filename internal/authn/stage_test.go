@@ -24,13 +24,14 @@ const stageSecret = "0123456789abcdef0123456789abcdef-stage-test"
 // stageFixture is a Set built by the real loader from YAML, and a way to
 // run requests through one route's stage into a handler that counts hits.
 type stageFixture struct {
-	t       *testing.T
-	cfg     *config.Config
-	set     *Set
-	metrics *metrics.Metrics
-	hits    int
-	last    *http.Request
-	rec     *exchange.Record
+	t        *testing.T
+	cfg      *config.Config
+	set      *Set
+	metrics  *metrics.Metrics
+	problems *problem.Writer
+	hits     int
+	last     *http.Request
+	rec      *exchange.Record
 }
 
 func newStageFixture(t *testing.T, yaml string) *stageFixture {
@@ -47,12 +48,13 @@ func newStageFixture(t *testing.T, yaml string) *stageFixture {
 	}
 	m := metrics.New(metrics.BuildInfo{})
 	reg := NewRegistry(zap.NewNop(), m.JWKSRefresh)
-	set, err := reg.Build(cfg, Options{Problems: problem.New(zap.NewNop(), m.Denials), Attempts: m.AuthAttempts})
+	pw := problem.New(zap.NewNop(), m.Denials)
+	set, err := reg.Build(cfg, Options{Problems: pw, Attempts: m.AuthAttempts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(set.Close)
-	return &stageFixture{t: t, cfg: cfg, set: set, metrics: m}
+	return &stageFixture{t: t, cfg: cfg, set: set, metrics: m, problems: pw}
 }
 
 // do sends r through the stage of the named route and returns the answer.
@@ -66,11 +68,11 @@ func (f *stageFixture) do(route string, r *http.Request) *httptest.ResponseRecor
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := mw(Require(rt, f.problems)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.hits++
 			f.last = r
 			w.WriteHeader(http.StatusOK)
-		}))
+		})))
 		info := &exchange.Route{Name: rt.Name, Mode: rt.Mode}
 		if rt.Mode == config.ModeInherit {
 			info.Mode = config.ModeEnforce

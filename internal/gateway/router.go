@@ -165,6 +165,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	h := up.Handler(rt.Name)
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
+	h = authn.Require(rt, deps.Problems)(h)
 	authenticate, err := set.Stage(rt)
 	if err != nil {
 		return nil, nil, err

@@ -18,11 +18,14 @@ GO ?= go
 GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
 # Tools `make test` needs: gcc (and the C library headers) because the race
-# detector needs cgo.
+# detector needs cgo; redis-server because the Redis rate-limit store is
+# tested against a real server that the tests start on a free port.
 TEST_TOOLS := go:-
 TEST_TOOLS += gcc:gcc,libc6-dev
+TEST_TOOLS += redis-server:redis-server
 # Tools `make bench` needs besides those of the tests: the load generator
-# and CPU pinning for the load harness (test/load).
+# and CPU pinning for the load harness (test/load; it also starts a
+# redis-server, which TEST_TOOLS already brings).
 BENCH_TOOLS := wrk:wrk taskset:util-linux
 
 # Version stamp; each may be set from the environment or the command line.

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -38,6 +39,9 @@ func serve(args []string, stderr io.Writer) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn("config warning", zap.String("warning", w.Error()))
 	}
+	// go-redis logs through one process-wide logger (dial failures and
+	// the like); route it into the process log instead of bare stderr.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	bi := buildInfo()
 	log.Info("starting bulwark", zap.String("version", bi.Version), zap.String("commit", bi.Revision),
 		zap.String("config", *path))
@@ -125,4 +129,12 @@ func newLogger(format string, level zap.AtomicLevel, w io.Writer) *zap.Logger {
 	}
 	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core, zap.AddStacktrace(zapcore.DPanicLevel))
+}
+
+// redisLog adapts zap to go-redis's logger. Its messages name addresses,
+// never credentials (the client is built from options, not from the URL).
+type redisLog struct{ log *zap.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
 }

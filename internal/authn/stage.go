@@ -122,12 +122,17 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				cand.attempts[resultFailure].Inc()
 			}
 			if st.lockout != nil && f.Status == http.StatusUnauthorized {
-				st.lockout.Failed(r.Context(), ip, f.Credential)
-				if retry, locked := st.lockout.Locked(r.Context(), ip, f.Credential); locked && f.Credential != "" {
-					if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
-						return
+				// A credential locked out by earlier failures gets 429;
+				// the failure that starts a lockout is still a 401, like
+				// the IP's.
+				if f.Credential != "" {
+					if retry, locked := st.lockout.Locked(r.Context(), ip, f.Credential); locked {
+						if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
+							return
+						}
 					}
 				}
+				st.lockout.Failed(r.Context(), ip, f.Credential)
 			}
 			if st.deny(w, r, cand, f) {
 				return

@@ -108,7 +108,7 @@ type Config struct {
 	Authenticators map[string]Authenticator `yaml:"authenticators" keys:"^[A-Za-z0-9_.-]+$" doc:"The ways a credential can be verified, by name; routes list them in auth."`
 	Consumers      []Consumer               `yaml:"consumers" doc:"API consumers and their API keys (stored as SHA-256 hashes)."`
 	Principal      PrincipalHeaders         `yaml:"principal_headers" doc:"Request headers that carry the verified principal upstream; client copies are always removed."`
-	RateLimits     Unbuilt                  `yaml:"rate_limits" unbuilt:"rate limiting"`
+	RateLimits     RateLimits               `yaml:"rate_limits" doc:"Rate limits: the store (local or Redis), global, per-IP, plan and auth-failure layers."`
 	Audit          Unbuilt                  `yaml:"audit" unbuilt:"audit logging"`
 	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
@@ -215,7 +215,7 @@ type Route struct {
 	Authn       *RouteAuthn `yaml:"authn" doc:"How this route reads and forwards credentials."`
 	Require     *Require    `yaml:"require" doc:"What the principal must hold: scopes."`
 	Validate    Unbuilt     `yaml:"validate" unbuilt:"OpenAPI validation"`
-	RateLimit   Unbuilt     `yaml:"rate_limit" unbuilt:"rate limiting"`
+	RateLimit   RouteLimits `yaml:"rate_limit" doc:"One limit, or a list of limits, on this route: requests per period per key."`
 	Authorize   Unbuilt     `yaml:"authorize" unbuilt:"object-level authorization"`
 	Response    Unbuilt     `yaml:"response" unbuilt:"response filtering"`
 }

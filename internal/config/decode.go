@@ -143,6 +143,20 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.TypeFor[AuthList]():
 		d.decodeAuth(n, v, path)
 		return
+	case reflect.TypeFor[RouteLimits]():
+		// One limit as a mapping, or a list of them.
+		if n.Kind == yaml.MappingNode {
+			var one RouteLimit
+			d.decode(n, reflect.ValueOf(&one).Elem(), path)
+			v.Set(reflect.ValueOf(RouteLimits{one}))
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "expected a limit ({ key: ..., limit: ..., per: ... }) or a list of limits, got %s", kindName(n))
+			return
+		}
+		d.decodeSlice(n, v, path)
+		return
 	case reflect.TypeFor[Time]():
 		if s, ok := d.scalar(n, path, "a time such as 2027-01-31 or 2027-01-31T12:00:00Z"); ok {
 			t, err := parseTime(s)

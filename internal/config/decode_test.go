@@ -218,11 +218,6 @@ func TestDecodeUnbuilt(t *testing.T) {
 			want: "t.yaml:6:1: specs: not supported yet: this build of Bulwark has no OpenAPI validation stage; remove the key (ignoring it would fail open)",
 		},
 		{
-			name: "rate_limits",
-			src:  lines(minimal, "rate_limits: { store: local }"),
-			want: "t.yaml:6:1: rate_limits: not supported yet: this build of Bulwark has no rate limiting stage; remove the key (ignoring it would fail open)",
-		},
-		{
 			name: "audit",
 			src:  lines(minimal, "audit: { sink: stdout }"),
 			want: "t.yaml:6:1: audit: not supported yet: this build of Bulwark has no audit logging stage; remove the key (ignoring it would fail open)",
@@ -236,11 +231,6 @@ func TestDecodeUnbuilt(t *testing.T) {
 			name: "route validate",
 			src:  routeWith("validate: { spec: orders }"),
 			want: "t.yaml:9:5: routes[0].validate: not supported yet: this build of Bulwark has no OpenAPI validation stage; remove the key (ignoring it would fail open)",
-		},
-		{
-			name: "route rate_limit",
-			src:  routeWith("rate_limit: x"),
-			want: "t.yaml:9:5: routes[0].rate_limit: not supported yet: this build of Bulwark has no rate limiting stage; remove the key (ignoring it would fail open)",
 		},
 		{
 			name: "route authorize",

@@ -17,6 +17,7 @@ func (c *Config) setDefaults() {
 	c.Log.setDefaults()
 	c.Reload.setDefaults()
 	c.Principal.setDefaults()
+	c.RateLimits.setDefaults()
 }
 
 func (s *Server) setDefaults() {

@@ -56,6 +56,7 @@ func (c *checker) checkRoutes() {
 			c.errf(p+".upstream", "unknown upstream %q", rt.Upstream)
 		}
 		c.checkRouteAuth(p, rt)
+		c.checkRouteLimits(p, rt)
 		if c.set(p+".max_body_size") && rt.MaxBodySize <= 0 {
 			c.errf(p+".max_body_size", "must be greater than 0 (leave it out to use server.max_body_size)")
 		}

@@ -78,6 +78,9 @@ func typeSchema(t reflect.Type, def reflect.Value, sf reflect.StructField) schem
 			schema{"type": "array", "minItems": 1, "items": schema{"type": "string", "minLength": 1, "not": schema{"const": "none"}}},
 			envString(),
 		}}
+	case reflect.TypeFor[RouteLimits]():
+		one := typeSchema(reflect.TypeFor[RouteLimit](), reflect.ValueOf(RouteLimit{}), reflect.StructField{})
+		return schema{"anyOf": []any{one, schema{"type": "array", "minItems": 1, "items": one}}}
 	case reflect.TypeFor[Time]():
 		return schema{"type": "string", "pattern": timePattern + "|" + envPattern}
 	case reflect.TypeFor[Unbuilt]():

@@ -79,6 +79,7 @@ func (c *checker) validate() {
 	c.checkAuthenticators()
 	c.checkConsumers()
 	c.checkPrincipalHeaders()
+	c.checkRateLimits()
 	c.checkRoutes()
 }
 

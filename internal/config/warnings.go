@@ -55,6 +55,9 @@ func (c *Config) warn() []Error {
 			}
 		}
 	}
+	if c.RateLimits.Redis != nil && c.RateLimits.Store != "redis" {
+		at("rate_limits.redis", "not used: rate_limits.store is %s, so every instance counts its limits alone", c.RateLimits.Store)
+	}
 	if len(c.Routes) == 0 {
 		at("routes", "no routes: every request gets 404")
 	}

@@ -17,6 +17,10 @@ type readiness interface {
 	// Ready returns "" when the gateway should receive traffic, else the
 	// reason it should not.
 	Ready() string
+	// Degraded returns "" when every dependency works, else what runs
+	// degraded while the gateway stays ready (the Redis rate-limit store
+	// down under failure_mode: open).
+	Degraded() string
 }
 
 // adminHandler serves /livez, /readyz, /healthz and /metrics. /livez and
@@ -47,6 +51,10 @@ func newAdminHandler(cfg config.Admin, ready readiness, metrics http.Handler, pw
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if reason := ready.Ready(); reason != "" {
 			plain(w, http.StatusServiceUnavailable, "not ready: "+reason)
+			return
+		}
+		if d := ready.Degraded(); d != "" {
+			plain(w, http.StatusOK, "ready (degraded: "+d+")")
 			return
 		}
 		plain(w, http.StatusOK, "ready")

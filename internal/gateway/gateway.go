@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
+	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
 )
 
 // Deps is what building a Handler needs besides the config. The same Deps
@@ -33,6 +34,9 @@ type Deps struct {
 	// Authn keeps authenticators across reloads; nil builds them afresh
 	// (bulwark validate, tests).
 	Authn *authn.Registry
+	// RateStore counts rate limits across reloads; nil gives the Handler
+	// a local store of its own (bulwark validate, tests).
+	RateStore ratelimit.Store
 }
 
 // Handler is one compiled config: edge, router and route chains. It is safe
@@ -42,6 +46,7 @@ type Handler struct {
 	root      http.Handler
 	upstreams map[string]*proxy.Upstream
 	authn     *authn.Set
+	ownStore  ratelimit.Store // closed with the Handler; nil when shared
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -53,8 +58,33 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 	if deps.Authn == nil {
 		deps.Authn = authn.NewRegistry(deps.Log.Named("authn"), deps.Metrics.JWKSRefresh)
 	}
-	set, err := deps.Authn.Build(cfg, authn.Options{Problems: deps.Problems, Attempts: deps.Metrics.AuthAttempts})
+	if deps.RateStore == nil {
+		h.ownStore = ratelimit.NewLocal(cfg.RateLimits.MaxKeys, nil)
+		deps.RateStore = h.ownStore
+	}
+	edgeMode := cfg.RateLimits.Mode
+	if edgeMode == config.ModeInherit {
+		edgeMode = cfg.Mode
+	}
+	limiter, err := ratelimit.New(cfg.RateLimits, ratelimit.Deps{
+		EdgeMode:  edgeMode,
+		Log:       deps.Log.Named("ratelimit"),
+		Problems:  deps.Problems,
+		Store:     deps.RateStore,
+		Decisions: deps.Metrics.RateLimitDecisions,
+		Lockouts:  deps.Metrics.Lockouts,
+	})
 	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	opts := authn.Options{Problems: deps.Problems, Attempts: deps.Metrics.AuthAttempts}
+	if lo := limiter.Lockout(); lo != nil {
+		opts.Lockout = lo
+	}
+	set, err := deps.Authn.Build(cfg, opts)
+	if err != nil {
+		h.Close()
 		return nil, err
 	}
 	h.authn = set
@@ -70,7 +100,7 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		}
 		h.upstreams[name] = u
 	}
-	table, err := newRouteTable(cfg, h.upstreams, set, deps)
+	table, err := newRouteTable(cfg, h.upstreams, set, limiter, deps)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -80,7 +110,7 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		h.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	h.root = edgeMW(table)
+	h.root = edgeMW(limiter.Edge(table))
 	return h, nil
 }
 
@@ -105,6 +135,9 @@ func (h *Handler) Close() {
 		u.Close()
 	}
 	h.authn.Close()
+	if h.ownStore != nil {
+		_ = h.ownStore.Close() // a local store: nothing can fail
+	}
 }
 
 // routeInfo builds the request record's view of a configured route.
@@ -116,6 +149,12 @@ func routeInfo(cfg *config.Config, rt config.Route) *exchange.Route {
 	info := &exchange.Route{Name: rt.Name, Upstream: rt.Upstream, Mode: mode}
 	if rt.Authn != nil && rt.Authn.Mode != config.ModeInherit {
 		info.StageModes = map[string]config.Mode{problem.StageAuthn: rt.Authn.Mode}
+	}
+	if m := cfg.RateLimits.Mode; m != config.ModeInherit {
+		if info.StageModes == nil {
+			info.StageModes = map[string]config.Mode{}
+		}
+		info.StageModes[problem.StageRateLimit] = m
 	}
 	return info
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
+	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
 )
 
 // routeTable dispatches a request to its route: routes with a host first,
@@ -31,7 +32,7 @@ type routeTable struct {
 
 var _ http.Handler = (*routeTable)(nil)
 
-func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, set *authn.Set, deps Deps) (t *routeTable, err error) {
+func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, set *authn.Set, limiter *ratelimit.Limiter, deps Deps) (t *routeTable, err error) {
 	t = &routeTable{byHost: map[string]*chi.Mux{}, anyHost: chi.NewMux(), problems: deps.Problems}
 	// chi panics on patterns it cannot parse; the loader validates paths,
 	// so a panic here is a bug, but it must still not take the process down
@@ -55,7 +56,7 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, set
 		if !ok { // the loader checks this; keep Build total anyway
 			return nil, fmt.Errorf("routes[%d] %q: unknown upstream %q", i, rt.Name, rt.Upstream)
 		}
-		chain, cors, err := buildChain(cfg, rt, up, set, deps)
+		chain, cors, err := buildChain(cfg, rt, up, set, limiter, deps)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] %q: %w", i, rt.Name, err)
 		}
@@ -152,11 +153,11 @@ func requestHost(r *http.Request) string {
 
 // buildChain composes one route's chain, outermost first: bind the route to
 // the request record, CORS (so that even a 401 carries the route's CORS
-// headers and a browser can read it), authentication and scope
-// requirements, upgrade policy, body limit, then the proxy. Stages a route
-// does not configure are not in its chain at all. It also returns the
-// route's CORS policy for the path's preflight handler.
-func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, deps Deps) (http.Handler, *edge.CORS, error) {
+// headers and a browser can read it), authentication, the plan and route
+// rate limits, scope requirements, upgrade policy, body limit, then the
+// proxy. Stages a route does not configure are not in its chain at all. It
+// also returns the route's CORS policy for the path's preflight handler.
+func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, limiter *ratelimit.Limiter, deps Deps) (http.Handler, *edge.CORS, error) {
 	info := routeInfo(cfg, rt)
 	limit := int64(cfg.Server.MaxBodySize)
 	if rt.MaxBodySize > 0 {
@@ -166,6 +167,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
 	h = authn.Require(rt, deps.Problems)(h)
+	h = limiter.Route(rt)(h)
 	authenticate, err := set.Stage(rt)
 	if err != nil {
 		return nil, nil, err

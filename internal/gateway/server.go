@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -18,6 +20,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
 )
 
 // Options configure a Server beyond its config file.
@@ -42,6 +45,11 @@ type Server struct {
 	metrics  *metrics.Metrics
 	problems *problem.Writer
 	authn    *authn.Registry
+	// rate is the rate-limit store, kept for the process's life so limit
+	// state survives reloads; failover is it when it is Redis behind a
+	// local fallback (for /readyz).
+	rate     ratelimit.Store
+	failover *ratelimit.Failover
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -65,8 +73,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			h.authn.KeySetAges(yield)
 		}
 	})
+	if err := s.openRateStore(cfg.RateLimits); err != nil {
+		return nil, fmt.Errorf("rate_limits: %w", err)
+	}
 	h, err := Build(cfg, s.deps())
 	if err != nil {
+		_ = s.rate.Close()
 		return nil, err
 	}
 	if cfg.Server.TLS != nil {
@@ -82,7 +94,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 }
 
 func (s *Server) deps() Deps {
-	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn}
+	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn, RateStore: s.rate}
 }
 
 // Ready implements readiness: ready once every listener is up and every
@@ -95,7 +107,58 @@ func (s *Server) Ready() string {
 	case !s.started.Load():
 		return "starting"
 	}
+	if reason := s.rate.Ready(); reason != "" {
+		return reason
+	}
 	return s.active.Load().Ready()
+}
+
+// Degraded reports what runs degraded while the gateway stays ready: the
+// Redis rate-limit store down under failure_mode: open.
+func (s *Server) Degraded() string {
+	if s.failover != nil && s.failover.Degraded() {
+		return "rate-limit store unreachable, counting locally"
+	}
+	return ""
+}
+
+// openRateStore opens the rate-limit store of cfg: local, or Redis with a
+// local fallback (failure_mode: open) or none (closed). It also exports
+// the store's own counters.
+func (s *Server) openRateStore(cfg config.RateLimits) error {
+	local := ratelimit.NewLocal(cfg.MaxKeys, nil)
+	reg := s.metrics.Registry
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "bulwark_ratelimit_local_evictions_total",
+		Help: "Buckets the local rate-limit store dropped before they refilled, because it held rate_limits.max_keys keys.",
+	}, func() float64 { return float64(local.Evictions()) }))
+	observe := func(store string) func(time.Duration) {
+		h := s.metrics.RateLimitStoreDuration.WithLabelValues(store)
+		return func(d time.Duration) { h.Observe(d.Seconds()) }
+	}
+	if cfg.Store != "redis" {
+		s.rate = ratelimit.Timed(local, observe("local"))
+		return nil
+	}
+	rs, err := ratelimit.NewRedis(*cfg.Redis, s.log.Named("ratelimit"))
+	if err != nil {
+		_ = local.Close()
+		return err
+	}
+	s.failover = ratelimit.NewFailover(rs, local, cfg.FallbackInstances, cfg.FailureMode == "closed")
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "bulwark_ratelimit_store_errors_total",
+			Help:        "Rate-limit store calls that failed (timeouts, refused connections, an open circuit breaker).",
+			ConstLabels: prometheus.Labels{"store": "redis"},
+		}, func() float64 { return float64(rs.Errors()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulwark_ratelimit_fallback_decisions_total",
+			Help: "Rate-limit decisions made by the local fallback while Redis was unreachable (failure_mode: open).",
+		}, func() float64 { return float64(s.failover.FallbackDecisions()) }),
+	)
+	s.rate = ratelimit.Timed(s.failover, observe("redis"))
+	return nil
 }
 
 // Run listens and serves until ctx ends (SIGTERM, SIGINT), then drains:
@@ -191,6 +254,9 @@ loop:
 	stopWatching()
 	wg.Wait()
 	s.active.Load().Close()
+	if err := s.rate.Close(); err != nil {
+		s.log.Warn("closing the rate-limit store", zap.Error(err))
+	}
 	return runErr
 }
 
@@ -308,6 +374,10 @@ func restartOnly(old, cfg *config.Config) []string {
 		}
 	}
 	check("server.listen", old.Server.Listen != cfg.Server.Listen)
+	check("rate_limits store (store, redis, failure_mode, fallback_instances, max_keys)",
+		old.RateLimits.Store != cfg.RateLimits.Store || !reflect.DeepEqual(old.RateLimits.Redis, cfg.RateLimits.Redis) ||
+			old.RateLimits.FailureMode != cfg.RateLimits.FailureMode ||
+			old.RateLimits.FallbackInstances != cfg.RateLimits.FallbackInstances || old.RateLimits.MaxKeys != cfg.RateLimits.MaxKeys)
 	check("admin", old.Admin.Listen != cfg.Admin.Listen || old.Admin.Token != cfg.Admin.Token ||
 		fmt.Sprint(old.Admin.Allow) != fmt.Sprint(cfg.Admin.Allow))
 	check("server.http_redirect", (old.Server.HTTPRedirect == nil) != (cfg.Server.HTTPRedirect == nil) ||

@@ -51,6 +51,16 @@ type Metrics struct {
 	// (success, failure).
 	JWKSRefresh *prometheus.CounterVec
 
+	// RateLimitDecisions counts rate-limit decisions by layer (global,
+	// per_ip, plan, quota, route, auth_failures) and result (allowed,
+	// limited, error_allowed, error_denied).
+	RateLimitDecisions *prometheus.CounterVec
+	// RateLimitStoreDuration observes rate-limit store calls by store.
+	RateLimitStoreDuration *prometheus.HistogramVec
+	// Lockouts counts auth-failure lockouts started, by key kind (ip,
+	// credential).
+	Lockouts *prometheus.CounterVec
+
 	keySetAge *keySetAge
 }
 
@@ -114,6 +124,19 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_jwks_refresh_total",
 			Help: "JSON Web Key Set fetches by authenticator and result (success, failure).",
 		}, []string{"authenticator", "result"}),
+		RateLimitDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_ratelimit_decisions_total",
+			Help: "Rate-limit decisions by layer (global, per_ip, plan, quota, route, auth_failures) and result (allowed, limited, error_allowed, error_denied).",
+		}, []string{"layer", "result"}),
+		RateLimitStoreDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bulwark_ratelimit_store_duration_seconds",
+			Help:    "Time of one rate-limit store call (all buckets of a request), by store (local, redis).",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25},
+		}, []string{"store"}),
+		Lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_ratelimit_lockouts_total",
+			Help: "Auth-failure lockouts started, by key kind (ip, credential).",
+		}, []string{"kind"}),
 		keySetAge: &keySetAge{desc: prometheus.NewDesc("bulwark_jwks_age_seconds",
 			"Seconds since the authenticator's key set was last loaded successfully.", []string{"authenticator"}, nil)},
 	}
@@ -133,6 +156,7 @@ func New(info BuildInfo) *Metrics {
 		m.Requests, m.Duration, m.UpstreamDuration, m.InFlight, m.Denials,
 		m.Reloads, m.LastReloadSuccess, m.LastReloadSuccessful, m.TLSCertNotAfter, m.TLSCertReloads,
 		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
+		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)

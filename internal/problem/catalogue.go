@@ -1,15 +1,19 @@
 package problem
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
 // Stages that deny, as they appear in metrics and audit events.
 const (
-	StageEdge  = "edge"
-	StageRoute = "route"
-	StageProxy = "proxy"
-	StageAdmin = "admin"
-	StageAuthn = "authn"
-	StageAuthz = "authz"
+	StageEdge      = "edge"
+	StageRoute     = "route"
+	StageProxy     = "proxy"
+	StageAdmin     = "admin"
+	StageAuthn     = "authn"
+	StageAuthz     = "authz"
+	StageRateLimit = "ratelimit"
 )
 
 // NotFound is the answer for a path that matches no route.
@@ -168,4 +172,22 @@ func InsufficientScope(challenge string) Problem {
 		Detail: "The access token does not grant the scopes this route requires.", Stage: StageAuthz,
 		Reason: "insufficient_scope", Header: http.Header{"Www-Authenticate": {challenge}},
 		OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
+}
+
+// TooManyRequests is the answer for a request over a rate limit. layer is
+// the reason (global, per_ip, plan, quota, route, auth_failures), rule the
+// policy's name; retry is the Retry-After delay in whole seconds.
+func TooManyRequests(layer, rule string, retry int64) Problem {
+	return Problem{Status: http.StatusTooManyRequests, Slug: "rate-limited", Title: "Too Many Requests",
+		Detail: "The request exceeds a rate limit; retry after the delay in Retry-After.", Stage: StageRateLimit,
+		Reason: layer, Rule: rule, Header: http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}},
+		OWASP: "API4:2023", NIST: []string{"SC-5", "AC-10"}}
+}
+
+// RateLimitUnavailable is the answer when the rate-limit store cannot be
+// reached and rate_limits.failure_mode is closed.
+func RateLimitUnavailable() Problem {
+	return Problem{Status: http.StatusServiceUnavailable, Slug: "rate-limit-unavailable", Title: "Service Unavailable",
+		Detail: "Rate limits cannot be checked right now; try again later.", Stage: StageRateLimit,
+		Reason: "store_unavailable", Header: http.Header{"Retry-After": {"1"}}, OWASP: "API4:2023", NIST: []string{"SC-5"}}
 }

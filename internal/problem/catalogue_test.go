@@ -18,6 +18,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		BadHost(), HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
 		BadGateway(), GatewayTimeout(), AdminForbidden(), AdminUnauthorized(), Internal(),
 		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"), InsufficientScope("x"),
+		TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)

@@ -50,6 +50,10 @@ type Problem struct {
 	// Protocol marks a protocol defence (path canonicalisation, smuggling,
 	// header limits): it always enforces, whatever the mode.
 	Protocol bool
+	// Mode, when set, is the mode of a stage that runs before routing
+	// (the global and per-IP rate limits), which has no route to take its
+	// mode from.
+	Mode config.Mode
 }
 
 // Writer writes problems and applies report mode. It is safe for concurrent
@@ -87,7 +91,11 @@ func (pw *Writer) Deny(w http.ResponseWriter, r *http.Request, p Problem) bool {
 func (pw *Writer) Decide(r *http.Request, p Problem) bool {
 	rec := exchange.From(r.Context())
 	mode := config.ModeEnforce
-	if !p.Protocol && rec != nil && rec.Route != nil {
+	switch {
+	case p.Protocol:
+	case p.Mode != config.ModeInherit:
+		mode = p.Mode
+	case rec != nil && rec.Route != nil:
 		mode = rec.Route.ModeFor(p.Stage)
 	}
 	d := exchange.Decision{Stage: p.Stage, Reason: p.Reason, Rule: p.Rule, Status: p.Status, Mode: mode, OWASP: p.OWASP, NIST: p.NIST}

@@ -1,8 +1,10 @@
 // Command load is Bulwark's load harness (make bench). It measures, in one
 // run and with the same load generator and settings, a fixed upstream
 // directly, a tuned bare httputil.ReverseProxy in front of it, and bulwark
-// in front of it (a pass-through route and a JWT route), and checks each
-// bulwark route against the bare proxy with that route's limits.
+// in front of it (a pass-through route, a JWT route, and an API-key route
+// with a per-consumer rate limit counted locally or in Redis), and checks
+// each bulwark route with that route's limits: against the bare proxy, or,
+// for the rate-limited routes, against the pass-through route.
 //
 //	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-out FILE] [-bulwark PATH]
 //
@@ -14,7 +16,9 @@
 // (-role upstream, -role bare), each its own process. Every child process
 // is killed when the harness exits, however it exits. The JWT route's
 // token is minted by the harness, with a key made for the run, and the
-// key set is served by the harness itself on loopback for the whole run.
+// key set is served by the harness itself on loopback for the whole run;
+// the API key is made for the run too. One redis-server runs for the whole
+// run, on loopback and pinned with the proxies (see redis.go).
 package main
 
 import (
@@ -186,11 +190,19 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 		return report{}, err
 	}
 
+	// One redis-server for the whole run, stopped by its PID when the run
+	// ends (procs.stopAll would too; this says so where it starts).
+	rds, err := startRedis(ctx, procs, o.proxyCPU, filepath.Join(dir, "redis"))
+	if err != nil {
+		return report{}, err
+	}
+	defer rds.stop()
+
 	// The harness issues the JWT route's token and serves the key set
 	// that verifies it, once for the whole run (see issuer.go). The token
-	// is minted before the targets that carry it, so targets("") only
+	// is minted before the targets that carry it, so targets("", "") only
 	// counts them, for the token's lifetime.
-	iss, err := newIssuer(time.Now(), tokenLifetime(o, len(targets(""))))
+	iss, err := newIssuer(time.Now(), tokenLifetime(o, len(targets("", ""))))
 	if err != nil {
 		return report{}, err
 	}
@@ -200,8 +212,16 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 	}
 	defer jwks.stop()
 
-	r := &rig{self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU, jwksURL: jwks.url, procs: procs}
-	tgs := targets(iss.token)
+	apiKey, apiKeySHA256, err := newAPIKey()
+	if err != nil {
+		return report{}, err
+	}
+
+	r := &rig{
+		self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU,
+		jwksURL: jwks.url, redisURL: rds.url, apiKeySHA256: apiKeySHA256, procs: procs,
+	}
+	tgs := targets(iss.token, apiKey)
 	results := map[string][]wrkResult{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, tg := range tgs {
@@ -225,7 +245,7 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 		machine:  mach,
 		command:  commandLine(args),
 		wrk:      strings.Join(wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Duration: o.duration, URL: "URL"}.argv(), " "),
-		pinning:  fmt.Sprintf("wrk on CPU %s; the upstream and the proxy under test on CPU %s, one proxy at a time", o.wrkCPU, o.proxyCPU),
+		pinning:  fmt.Sprintf("wrk on CPU %s; the upstream, redis-server and the proxy under test on CPU %s, one proxy at a time", o.wrkCPU, o.proxyCPU),
 	}, nil
 }
 
@@ -293,9 +313,13 @@ func checkMachine(o options) error {
 	if o.proxyCPU == o.wrkCPU {
 		return errors.New("-proxy-cpu and -wrk-cpu must differ: the load generator needs its own CPU")
 	}
-	for _, tool := range []string{"wrk", "taskset"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found: run make bench, or install it (apt-get install -y wrk util-linux)", tool)
+	for _, tool := range []struct{ cmd, pkg string }{
+		{"wrk", "wrk"},
+		{"taskset", "util-linux"},
+		{"redis-server", "redis-server"}, // the Redis rate-limit target's store
+	} {
+		if _, err := exec.LookPath(tool.cmd); err != nil {
+			return fmt.Errorf("%s not found: run make bench, or install it: apt-get install -y %s", tool.cmd, tool.pkg)
 		}
 	}
 	if n := runtime.NumCPU(); n < 2 {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,21 @@ func TestCheckMachineRefusesSharedCPU(t *testing.T) {
 	err := checkMachine(options{proxyCPU: "0", wrkCPU: "0"})
 	if err == nil || !strings.Contains(err.Error(), "must differ") {
 		t.Errorf("checkMachine(same CPU) = %v, want an error saying the CPUs must differ", err)
+	}
+}
+
+func TestCheckMachineNamesTheMissingPackage(t *testing.T) {
+	// A PATH with everything but redis-server.
+	dir := t.TempDir()
+	for _, tool := range []string{"wrk", "taskset"} {
+		if err := os.WriteFile(filepath.Join(dir, tool), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+	err := checkMachine(options{proxyCPU: "0", wrkCPU: "1"})
+	if err == nil || !strings.Contains(err.Error(), "redis-server not found") || !strings.Contains(err.Error(), "apt-get install -y redis-server") {
+		t.Errorf("checkMachine(no redis-server) = %v, want the install command", err)
 	}
 }
 

@@ -84,29 +84,39 @@ func (p *proc) exitError() error {
 // waitReady polls url until it answers 200, p exits, or time runs out.
 func waitReady(ctx context.Context, p *proc, url string) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	return waitFor(ctx, p, url, func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// waitFor calls try until it returns nil, p exits, or time runs out; where
+// names what try polls, for the error.
+func waitFor(ctx context.Context, p *proc, where string, try func() error) error {
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	var lastErr error
 	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		lastErr := try()
+		if lastErr == nil {
+			return nil
 		}
-		lastErr = err
 		select {
 		case <-p.done:
 			return p.exitError()
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("%s not ready at %s after %v: %w\n%s", p.name, url, readyTimeout, lastErr, p.out.String())
+			return fmt.Errorf("%s not ready at %s after %v: %w\n%s", p.name, where, readyTimeout, lastErr, p.out.String())
 		case <-tick.C:
 		}
 	}

@@ -53,11 +53,12 @@ func median(rs []wrkResult, f func(wrkResult) float64) float64 {
 
 // verdict is one pass/fail line of the report.
 type verdict struct {
-	target string
-	metric string // "req/s" or "p99"
-	ratio  float64
-	limit  float64
-	pass   bool
+	target   string
+	baseline string // the target it is compared with
+	metric   string // "req/s" or "p99"
+	ratio    float64
+	limit    float64
+	pass     bool
 }
 
 func (v verdict) String() string {
@@ -68,46 +69,60 @@ func (v verdict) String() string {
 	if v.metric == "p99" {
 		cmp = "≤"
 	}
-	return fmt.Sprintf("%s %s %s: %.2f× bare (target %s %.2f×)", word, v.target, v.metric, v.ratio, cmp, v.limit)
+	return fmt.Sprintf("%s %s %s: %.2f× %s (target %s %.2f×)", word, v.target, v.metric, v.ratio, v.baseline, cmp, v.limit)
 }
 
-// verdicts compares every judged target with bare, one verdict per limit
-// it sets, in target order, req/s before p99.
+// verdicts compares every judged target with its baseline (bare unless
+// its limits name another) in the same run, one verdict per limit it
+// sets, in target order, req/s before p99. The bare proxy must have been
+// measured, whatever the baselines: the report compares every target with
+// it.
 func verdicts(sums []summary) ([]verdict, error) {
-	i := slices.IndexFunc(sums, func(s summary) bool { return s.name == bareName })
-	if i < 0 || sums[i].rps <= 0 || sums[i].p99 <= 0 {
+	byName := make(map[string]summary, len(sums))
+	for _, s := range sums {
+		byName[s.name] = s
+	}
+	if bare, ok := byName[bareName]; !ok || bare.rps <= 0 || bare.p99 <= 0 {
 		return nil, errors.New("no measurement of the bare proxy to compare with")
 	}
-	bare := sums[i]
 	var out []verdict
 	for _, s := range sums {
 		if s.limits == nil {
 			continue
 		}
+		name := s.limits.against()
+		if name == s.name {
+			return nil, fmt.Errorf("target %s is compared with itself", s.name)
+		}
+		base, ok := byName[name]
+		if !ok || (s.limits.minRPS > 0 && base.rps <= 0) || (s.limits.maxP99 > 0 && base.p99 <= 0) {
+			return nil, fmt.Errorf("no measurement of %s to compare %s with", name, s.name)
+		}
 		if lim := s.limits.minRPS; lim > 0 {
-			rps := s.rps / bare.rps
-			out = append(out, verdict{target: s.name, metric: "req/s", ratio: rps, limit: lim, pass: rps >= lim})
+			rps := s.rps / base.rps
+			out = append(out, verdict{target: s.name, baseline: name, metric: "req/s", ratio: rps, limit: lim, pass: rps >= lim})
 		}
 		if lim := s.limits.maxP99; lim > 0 {
-			p99 := float64(s.p99) / float64(bare.p99)
-			out = append(out, verdict{target: s.name, metric: "p99", ratio: p99, limit: lim, pass: p99 <= lim})
+			p99 := float64(s.p99) / float64(base.p99)
+			out = append(out, verdict{target: s.name, baseline: name, metric: "p99", ratio: p99, limit: lim, pass: p99 <= lim})
 		}
 	}
 	return out, nil
 }
 
-// String spells l as the report's targets column: "req/s ≥ 0.90×, p99 ≤
-// 1.20×", only the metrics it judges; "-" for a target not judged.
+// String spells l as the report's targets column, each metric it judges
+// with its baseline: "req/s ≥ 0.90× bare, p99 ≤ 1.20× bare"; "-" for a
+// target not judged.
 func (l *limits) String() string {
 	if l == nil {
 		return "-"
 	}
 	var parts []string
 	if l.minRPS > 0 {
-		parts = append(parts, fmt.Sprintf("req/s ≥ %.2f×", l.minRPS))
+		parts = append(parts, fmt.Sprintf("req/s ≥ %.2f× %s", l.minRPS, l.against()))
 	}
 	if l.maxP99 > 0 {
-		parts = append(parts, fmt.Sprintf("p99 ≤ %.2f×", l.maxP99))
+		parts = append(parts, fmt.Sprintf("p99 ≤ %.2f× %s", l.maxP99, l.against()))
 	}
 	if len(parts) == 0 {
 		return "-"

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,8 +13,13 @@ import (
 	"text/template"
 )
 
-// bareName is the target every other one is compared with.
+// bareName is the target the report compares every other one with, and
+// the default baseline of a judged target's limits.
 const bareName = "bare"
+
+// passThroughName is bulwark's pass-through route, the baseline of the
+// targets that add one capability to it (the rate-limited routes).
+const passThroughName = "bulwark"
 
 // bareTimeoutsName is the bare proxy with bulwark's default server
 // timeouts (read, write, idle): not a yardstick, a reference that shows how
@@ -25,7 +34,11 @@ type rig struct {
 	dir      string // scratch directory for generated configs
 	cpu      string // taskset CPU list of the upstream and the proxy under test
 	jwksURL  string // URL of the run's JWK Set, served by this process (see issuer.go)
-	procs    *children
+	redisURL string // redis:// URL of the run's redis-server (see redis.go)
+	// apiKeySHA256 is the hex SHA-256 of the API key the API-key routes
+	// accept; the key itself is only in those targets' headers.
+	apiKeySHA256 string
+	procs        *children
 }
 
 // target is one thing the load generator measures. It is started fresh
@@ -38,17 +51,28 @@ type target struct {
 	// headers are sent with every request ("Name: value"), for targets
 	// whose route needs credentials.
 	headers []string
-	// limits are the issue's targets for this target against bare; nil
-	// for a target that is measured but not judged (see verdicts).
+	// limits are the issue's targets for this target against its
+	// baseline (bare unless they name another); nil for a target that is
+	// measured but not judged (see verdicts).
 	limits *limits
 	start  func(ctx context.Context, r *rig) (instance, error)
 }
 
-// limits are a judged target's targets, as ratios to bare's figures in the
-// same run. A zero ratio gives no verdict for that metric.
+// limits are a judged target's targets, as ratios to its baseline's
+// figures in the same run. A zero ratio gives no verdict for that metric.
 type limits struct {
-	minRPS float64 // requests/s at least minRPS × bare's
-	maxP99 float64 // p99 latency at most maxP99 × bare's
+	minRPS float64 // requests/s at least minRPS × the baseline's
+	maxP99 float64 // p99 latency at most maxP99 × the baseline's
+	// baseline names the target compared with; "" is bare.
+	baseline string
+}
+
+// against returns the name of the target l compares with.
+func (l *limits) against() string {
+	if l.baseline == "" {
+		return bareName
+	}
+	return l.baseline
 }
 
 // instance is a started target.
@@ -58,26 +82,47 @@ type instance struct {
 }
 
 // targets returns what one run measures, in the order of each round;
-// token is the bearer token the JWT route accepts (see issuer). Later
-// capabilities add their own bulwark targets here (a rate limited route, a
-// validated route, a filtered route), each with its own config and limits;
-// bare stays the yardstick.
-func targets(token string) []target {
+// token is the bearer token the JWT route accepts (see issuer), apiKey the
+// API key the rate-limited routes accept (their configs hold only its
+// SHA-256, rig.apiKeySHA256). Later capabilities add their own bulwark
+// targets here (a validated route, a filtered route), each with its own
+// config and limits, against bare or against the bulwark route they
+// extend.
+func targets(token, apiKey string) []target {
 	jwtRoute := bulwarkTarget("bulwark-jwt", "bulwark, JWT route (RS256, JWKS over HTTP), the same token on every request",
 		// The issue's target for a JWT route with a repeated token; its
 		// tail is reported but not judged.
 		&limits{minRPS: 0.80},
 		jwtConfig)
 	jwtRoute.headers = []string{"Authorization: Bearer " + token}
+	// The issue's targets for rate limiting are relative to the
+	// pass-through route, in the same run: a route with a local
+	// per-consumer limit that is never reached at ≥ 0.85× its requests/s,
+	// a Redis-backed one at ≥ 0.6×. A per-consumer limit needs a
+	// consumer, so these routes also authenticate the API key (a SHA-256
+	// of the header and a map lookup): that is part of what is judged.
+	keyHeader := []string{apiKeyHeader + ": " + apiKey}
+	localRoute := bulwarkTarget("bulwark-ratelimit-local",
+		"bulwark, API-key auth (one consumer; the key's SHA-256 looked up per request) and a per-consumer rate limit never reached (10^8/s), counted in memory (store: local)",
+		&limits{minRPS: 0.85, baseline: passThroughName},
+		rateLimitLocalConfig)
+	localRoute.headers = keyHeader
+	redisRoute := bulwarkTarget("bulwark-ratelimit-redis",
+		"the same, counted in Redis (store: redis, failure_mode: closed; one redis-server on loopback, pinned with the proxy)",
+		&limits{minRPS: 0.60, baseline: passThroughName},
+		rateLimitRedisConfig)
+	redisRoute.headers = keyHeader
 	return []target{
 		directTarget(),
 		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
 		bareTarget(bareTimeoutsName, "the same, plus bulwark's default server timeouts (read 60s, write 60s, idle 120s); reference only"),
-		bulwarkTarget("bulwark", "bulwark, pass-through route (auth: none)",
+		bulwarkTarget(passThroughName, "bulwark, pass-through route (auth: none)",
 			// The issue's targets for the pass-through route.
 			&limits{minRPS: 0.90, maxP99: 1.20},
 			passThroughConfig),
 		jwtRoute,
+		localRoute,
+		redisRoute,
 	}
 }
 
@@ -125,6 +170,9 @@ type bulwarkConfig struct {
 	Admin    string // host:port of the admin listener
 	Upstream string // base URL of the fixed upstream
 	JWKSURL  string // URL of the run's JWK Set (see issuer.go)
+	RedisURL string // redis:// URL of the run's redis-server (see redis.go)
+	// APIKeySHA256 is the hex SHA-256 of the run's API key (see newAPIKey).
+	APIKeySHA256 string
 }
 
 // passThroughConfig routes GET /bench to the upstream with no
@@ -160,6 +208,53 @@ routes:
   - { name: bench, method: GET, path: /bench, upstream: bench, auth: [bench-jwt] }
 `
 
+// apiKeyHeader is the header the API-key routes read the key from:
+// bulwark's default for an api_key authenticator, spelled out in their
+// configs too.
+const apiKeyHeader = "X-API-Key"
+
+// rateLimitConfig is passThroughConfig with the route behind an api_key
+// authenticator that knows one consumer, whose one key is the run's (by
+// its SHA-256 only), and a per-consumer limit of 10^8 requests per second,
+// which no run reaches: what is measured is the price of counting, never
+// a 429. The rate_limits section, which says where the limit is counted,
+// is added by rateLimitLocalConfig and rateLimitRedisConfig.
+const rateLimitConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+authenticators:
+  bench-key: { type: api_key, header: ` + apiKeyHeader + ` }
+consumers:
+  - { id: bench, api_keys: [ { id: bench-key-1, sha256: "{{.APIKeySHA256}}" } ] }
+routes:
+  - name: bench
+    method: GET
+    path: /bench
+    upstream: bench
+    auth: [bench-key]
+    rate_limit: { key: consumer, limit: 100000000, per: 1s }
+`
+
+// rateLimitLocalConfig counts the route's limit in bulwark's memory.
+const rateLimitLocalConfig = rateLimitConfig + `rate_limits: { store: local }
+`
+
+// rateLimitRedisConfig counts the route's limit in the run's redis-server
+// (one pipelined round trip per request). failure_mode is closed, not the
+// default open: with open, a Redis that is down or too slow (the default
+// 100ms call timeout) would be answered from a local fallback and the run
+// would silently measure the local store under this target's name; with
+// closed such a request gets 503, which the probe or wrk's non-2xx count
+// turns into a failed run. While Redis answers, both modes take the same
+// path.
+const rateLimitRedisConfig = rateLimitConfig + `rate_limits:
+  store: redis
+  failure_mode: closed
+  redis: { url: "{{.RedisURL}}" }
+`
+
 // bulwarkTarget runs the bulwark binary with the config that configTemplate
 // (a text/template over bulwarkConfig) describes, judged by lim (nil: not
 // judged). The config must route GET /bench to the upstream.
@@ -179,7 +274,10 @@ func bulwarkTarget(name, what string, lim *limits, configTemplate string) target
 				return instance{}, err
 			}
 			var cfg strings.Builder
-			if err := tmpl.Execute(&cfg, bulwarkConfig{Listen: listen, Admin: admin, Upstream: "http://" + r.upstream, JWKSURL: r.jwksURL}); err != nil {
+			if err := tmpl.Execute(&cfg, bulwarkConfig{
+				Listen: listen, Admin: admin, Upstream: "http://" + r.upstream, JWKSURL: r.jwksURL,
+				RedisURL: r.redisURL, APIKeySHA256: r.apiKeySHA256,
+			}); err != nil {
 				return instance{}, fmt.Errorf("target %s: config: %w", name, err)
 			}
 			file := filepath.Join(r.dir, name+".yaml")
@@ -197,4 +295,23 @@ func bulwarkTarget(name, what string, lim *limits, configTemplate string) target
 			return instance{url: "http://" + listen + benchPath, stop: p.stop}, nil
 		},
 	}
+}
+
+// newAPIKey returns a fresh random API key for the run, of the shape and
+// length bulwark hash-key --generate makes ("bwk_" and 32 random bytes,
+// base64url), and its hex SHA-256, the only form of it that goes into a
+// config.
+func newAPIKey() (key, sha256Hex string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("api key: %w", err)
+	}
+	key = "bwk_" + base64.RawURLEncoding.EncodeToString(b)
+	return key, apiKeyHash(key), nil
+}
+
+// apiKeyHash is the hex SHA-256 of key, as bulwark hash-key prints it.
+func apiKeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }

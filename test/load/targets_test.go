@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 
+	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 )
 
-func TestTargetsAreComparedWithBare(t *testing.T) {
+func TestTargetsAndTheirBaselines(t *testing.T) {
 	// Every target, with the limits it is judged by and the headers wrk
 	// sends it. Adding a target means adding it here.
 	want := map[string]struct {
@@ -20,11 +22,29 @@ func TestTargetsAreComparedWithBare(t *testing.T) {
 		"direct":         {},
 		bareName:         {},
 		bareTimeoutsName: {},
-		"bulwark":        {limits: &limits{minRPS: 0.90, maxP99: 1.20}},
+		passThroughName:  {limits: &limits{minRPS: 0.90, maxP99: 1.20}},
 		"bulwark-jwt":    {limits: &limits{minRPS: 0.80}, headers: []string{"Authorization: Bearer tok.en.sig"}},
+		// The issue's rate-limit targets are relative to the pass-through
+		// route, not to bare.
+		"bulwark-ratelimit-local": {limits: &limits{minRPS: 0.85, baseline: passThroughName}, headers: []string{"X-API-Key: bwk_key"}},
+		"bulwark-ratelimit-redis": {limits: &limits{minRPS: 0.60, baseline: passThroughName}, headers: []string{"X-API-Key: bwk_key"}},
+	}
+	tgs := targets("tok.en.sig", "bwk_key")
+	index := map[string]int{}
+	for i, tg := range tgs {
+		index[tg.name] = i
 	}
 	seen := map[string]bool{}
-	for _, tg := range targets("tok.en.sig") {
+	for i, tg := range tgs {
+		// A baseline is another target of the same run; measuring it
+		// first in each round keeps the two as close in time as the
+		// interleaving allows.
+		if tg.limits != nil {
+			base := tg.limits.against()
+			if j, ok := index[base]; !ok || base == tg.name || j > i {
+				t.Errorf("target %q is compared with %q, want an earlier target of the same run", tg.name, base)
+			}
+		}
 		if seen[tg.name] {
 			t.Errorf("target %q defined twice, want unique names", tg.name)
 		}
@@ -56,10 +76,31 @@ type authnSummary struct {
 	Type, Issuer, JWKSURL string
 	Audiences, Algorithms []string
 	CacheSize             int
+	Header                string // api_key only
+}
+
+// rateSummary is what the bench configs say about rate limiting: where
+// limits are counted, the consumers' key hashes by consumer id, and the
+// route's limits.
+type rateSummary struct {
+	Store, FailureMode, RedisURL string
+	Keys                         map[string][]string
+	Route                        []routeLimitSummary
+}
+
+// routeLimitSummary is one limit of the route.
+type routeLimitSummary struct {
+	Key          string
+	Limit, Burst int
+	Per          time.Duration
 }
 
 func TestBulwarkConfigs(t *testing.T) {
-	fill := bulwarkConfig{Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Upstream: "http://127.0.0.1:3", JWKSURL: "http://127.0.0.1:4/jwks.json"}
+	keyHash := apiKeyHash("bwk_key")
+	fill := bulwarkConfig{
+		Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Upstream: "http://127.0.0.1:3", JWKSURL: "http://127.0.0.1:4/jwks.json",
+		RedisURL: "redis://127.0.0.1:5/0", APIKeySHA256: keyHash,
+	}
 	common := []string{
 		`listen: "127.0.0.1:1"`,
 		`admin: { listen: "127.0.0.1:2" }`,
@@ -67,11 +108,19 @@ func TestBulwarkConfigs(t *testing.T) {
 		"path: " + benchPath,
 		"level: warn",
 	}
+	// Not rate limited: bulwark's defaults, no consumer, no route limit.
+	noLimits := rateSummary{Store: "local", FailureMode: "open", Keys: map[string][]string{}}
+	// The rate-limited routes: the run's key by its hash only, and a
+	// limit per consumer that no run reaches.
+	keyAuthn := map[string]authnSummary{"bench-key": {Type: "api_key", Header: "X-API-Key", CacheSize: 10000}}
+	keys := map[string][]string{"bench": {keyHash}}
+	routeLimit := []routeLimitSummary{{Key: "consumer", Limit: 100_000_000, Burst: 100_000_000, Per: time.Second}}
 	tests := []struct {
 		name      string
 		template  string
 		wantAuth  config.AuthList
 		wantAuthn map[string]authnSummary
+		wantRate  rateSummary
 		wantText  []string
 	}{
 		{
@@ -79,6 +128,7 @@ func TestBulwarkConfigs(t *testing.T) {
 			template:  passThroughConfig,
 			wantAuth:  config.AuthList{None: true},
 			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
 			wantText:  append(slices.Clone(common), "auth: none"),
 		},
 		{
@@ -93,7 +143,26 @@ func TestBulwarkConfigs(t *testing.T) {
 				Algorithms: []string{"RS256"},
 				CacheSize:  10000, // bulwark's default: the cache path is what is measured
 			}},
+			wantRate: noLimits,
 			wantText: append(slices.Clone(common), "auth: [bench-jwt]"),
+		},
+		{
+			name:      "rate limit, local",
+			template:  rateLimitLocalConfig,
+			wantAuth:  config.AuthList{Names: []string{"bench-key"}},
+			wantAuthn: keyAuthn,
+			wantRate:  rateSummary{Store: "local", FailureMode: "open", Keys: keys, Route: routeLimit},
+			wantText:  append(slices.Clone(common), "auth: [bench-key]", "store: local"),
+		},
+		{
+			name:      "rate limit, redis",
+			template:  rateLimitRedisConfig,
+			wantAuth:  config.AuthList{Names: []string{"bench-key"}},
+			wantAuthn: keyAuthn,
+			// closed: a Redis that fails is a failed run, never a run
+			// that measured the local fallback under this name.
+			wantRate: rateSummary{Store: "redis", FailureMode: "closed", RedisURL: "redis://127.0.0.1:5/0", Keys: keys, Route: routeLimit},
+			wantText: append(slices.Clone(common), "auth: [bench-key]", "store: redis"),
 		},
 	}
 	for _, tt := range tests {
@@ -119,10 +188,33 @@ func TestBulwarkConfigs(t *testing.T) {
 				gotAuthn[name] = authnSummary{
 					Type: a.Type, Issuer: a.Issuer, JWKSURL: a.JWKSURL,
 					Audiences: a.Audiences, Algorithms: a.Algorithms, CacheSize: a.CacheSize,
+					Header: a.Header,
+				}
+				if a.Type != "api_key" {
+					gotAuthn[name] = withoutHeader(gotAuthn[name])
 				}
 			}
 			if !reflect.DeepEqual(gotAuthn, tt.wantAuthn) {
 				t.Errorf("authenticators = %+v, want %+v", gotAuthn, tt.wantAuthn)
+			}
+			rl := cfg.RateLimits
+			gotRate := rateSummary{Store: rl.Store, FailureMode: rl.FailureMode, Keys: map[string][]string{}}
+			if rl.Redis != nil {
+				gotRate.RedisURL = string(rl.Redis.URL)
+			}
+			for _, c := range cfg.Consumers {
+				for _, k := range c.APIKeys {
+					gotRate.Keys[c.ID] = append(gotRate.Keys[c.ID], k.SHA256)
+				}
+			}
+			for _, l := range cfg.Routes[0].RateLimit {
+				gotRate.Route = append(gotRate.Route, routeLimitSummary{Key: l.Key, Limit: l.Limit, Burst: l.Burst, Per: l.Per.D()})
+			}
+			if !reflect.DeepEqual(gotRate, tt.wantRate) {
+				t.Errorf("rate limiting = %+v, want %+v", gotRate, tt.wantRate)
+			}
+			if strings.Contains(b.String(), "bwk_key") {
+				t.Errorf("config = %q, want the API key only as its hash", b.String())
 			}
 			for _, want := range tt.wantText {
 				if !strings.Contains(b.String(), want) {
@@ -130,5 +222,34 @@ func TestBulwarkConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withoutHeader drops the api_key header default that every authenticator
+// carries, for the types it does not apply to.
+func withoutHeader(a authnSummary) authnSummary {
+	a.Header = ""
+	return a
+}
+
+func TestNewAPIKey(t *testing.T) {
+	key, sum, err := newAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bulwark checks the key it reads against this hash: the two must
+	// agree on how a key is hashed.
+	if want := authn.HashKey(key); sum != want || apiKeyHash(key) != want {
+		t.Errorf("newAPIKey() hash = %q, want bulwark's %q", sum, want)
+	}
+	if !strings.HasPrefix(key, "bwk_") || len(key) != len("bwk_")+43 || strings.ContainsAny(key, " :\r\n") {
+		t.Errorf("newAPIKey() = %q, want bwk_ and 43 base64url characters, fit for a header", key)
+	}
+	other, _, err := newAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == key {
+		t.Errorf("newAPIKey() twice = %q, want a new key each run", key)
 	}
 }

@@ -36,11 +36,14 @@ const (
 )
 
 // Local is the Store of one instance: token buckets (x/time/rate),
-// counters and locks in this process's memory. Each of the three tables
-// holds at most maxKeys keys. An entry that carries no state — a bucket
-// refilled to full, an expired counter or lock — is dropped by a sweep
-// when keys are added; when a table is still full, a new key evicts the
-// least recently used one (see Evictions). Local has no background work.
+// counters and locks in this process's memory, each table sharded by key
+// hash (up to 32 shards, each with its own mutex and LRU). Each of the
+// three tables holds at most maxKeys keys. An entry that carries no
+// state — a bucket refilled to full, an expired counter or lock — can be
+// dropped without changing any answer: new keys sweep such entries out
+// of shards that are half full. When a shard is still full, a new key
+// drops its least recently used entry, an eviction if that entry carried
+// state (see Evictions). Local has no background work.
 type Local struct {
 	now     func() time.Time
 	buckets lruTable[localKey, localBucket]
@@ -55,6 +58,8 @@ type localKey struct{ layer, key string }
 
 // localBucket is one token bucket and the rate it was last taken at.
 type localBucket struct {
+	// lim is new for every new key: a Limiter holds a mutex, so it
+	// cannot be copied, and it has no way to refill it.
 	lim  *rate.Limiter
 	rate Rate
 	// full is when the bucket is full again, from its last take: a sweep
@@ -265,13 +270,14 @@ func (l *Local) Evictions() uint64 {
 }
 
 // lruTable is a map bounded by an LRU, sharded to spread lock contention.
-// Entries live in a slab per shard, linked by index, and are reused, so a
-// new key allocates nothing once a shard has grown. The index maps the
-// 64-bit seeded hash of a key (which also picks the shard) to its slot,
-// and the slot holds the key: a key is hashed once per operation, the
-// index stays small (12 bytes an entry) and never compares strings. Two
-// keys with one hash (odds about n²/2⁶⁵ with a secret seed) cannot both
-// stay: the newer one replaces the older, as an eviction would.
+// Entries live in a slab per shard, linked by index; the slot of a
+// dropped entry is reused, so the slab never outgrows the limit. The
+// index maps the 64-bit seeded hash of a key (which also picks the shard)
+// to its slot, and the slot holds the key: a key is hashed once per
+// operation, the index stays small (12 bytes an entry) and never compares
+// strings. Two keys with one hash (odds about n²/2⁶⁵ with a secret seed)
+// cannot both stay: the newer one replaces the older, as an eviction
+// would.
 type lruTable[K comparable, V any] struct {
 	shards    []lruShard[K, V]
 	mask      uint64

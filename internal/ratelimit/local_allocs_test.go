@@ -15,9 +15,9 @@ func TestLocalAllocs(t *testing.T) {
 	ctx := context.Background()
 	clock := newLocalClock()
 	l := NewLocal(1000, clock.now)
-	allowed := []Bucket{{Layer: LayerPerIP, Key: "192.0.2.1", Rate: Rate{Limit: 1_000_000, Per: time.Nanosecond, Burst: 1_000_000}}}
+	allowed := []Bucket{{Layer: LayerPerIP, Key: "192.0.2.1", Rate: Rate{Limit: 1, Per: time.Hour, Burst: 1_000_000}}}
 	denied := []Bucket{{Layer: LayerPerIP, Key: "192.0.2.2", Rate: Rate{Limit: 1, Per: time.Hour, Burst: 1}}}
-	several := []Bucket{allowed[0], denied[0], {Layer: LayerGlobal, Rate: Rate{Limit: 1_000_000, Per: time.Nanosecond, Burst: 10}}}
+	several := []Bucket{allowed[0], denied[0], {Layer: LayerGlobal, Rate: Rate{Limit: 1, Per: time.Hour, Burst: 1_000_000}}}
 	out := make([]Decision, 3)
 	tests := []struct {
 		name string

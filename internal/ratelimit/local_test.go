@@ -370,6 +370,29 @@ func TestLocalEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+func TestLocalHashCollision(t *testing.T) {
+	// Every key hashes alike: the newer key replaces the older, and an
+	// older one that carried state counts as evicted.
+	var tab lruTable[string, localLock]
+	tab.init(10, func(string) uint64 { return 42 }, func(v *localLock, now time.Time) bool { return !now.Before(v.until) })
+	now := newLocalClock().now()
+	s := tab.shard(42)
+	*tab.add(s, 42, "a", now) = localLock{until: now.Add(time.Hour)}
+	if v := s.get(42, "b"); v != nil {
+		t.Fatalf("get(b) = %+v, want nil: only a is held", v)
+	}
+	*tab.add(s, 42, "b", now) = localLock{until: now.Add(time.Minute)}
+	if v := s.get(42, "a"); v != nil {
+		t.Errorf("get(a) after b replaced it = %+v, want nil", v)
+	}
+	if v := s.get(42, "b"); v == nil || !v.until.Equal(now.Add(time.Minute)) {
+		t.Errorf("get(b) = %+v, want its lock", v)
+	}
+	if n, ev := tab.len(), tab.evictions.Load(); n != 1 || ev != 1 {
+		t.Errorf("after the collision: %d keys, %d evictions, want 1, 1", n, ev)
+	}
+}
+
 func TestLocalBoundsBuckets(t *testing.T) {
 	const maxKeys, keys = 1000, 5000
 	l := NewLocal(maxKeys, newLocalClock().now)
@@ -697,24 +720,31 @@ func TestLocalMemoryFlat(t *testing.T) {
 	l := NewLocal(maxKeys, newLocalClock().now)
 	// Buckets that never refill: every key past the limit evicts one,
 	// the most work and the most state the store can be made to hold.
-	bs := []Bucket{{Layer: LayerPerIP, Rate: Rate{Limit: 1, Per: time.Hour, Burst: 2}}}
-	out := make([]Decision, 1)
-	buf := make([]byte, 0, 32)
-	for i := range keys {
-		buf = strconv.AppendInt(append(buf[:0], "2001:db8::"...), int64(i), 16)
-		bs[0].Key = string(buf)
-		if err := l.Take(context.Background(), bs, out); err != nil {
-			t.Fatalf("Take error: %v", err)
-		}
-		if !out[0].Allowed {
-			t.Fatalf("key %d: denied, want a new key allowed", i)
-		}
-		if i%100_000 == 0 {
-			if n := l.buckets.len(); n > maxKeys {
-				t.Fatalf("after %d keys: %d buckets, want ≤ %d", i+1, n, maxKeys)
+	// One writer per core, each its own keys.
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			bs := []Bucket{{Layer: LayerPerIP, Rate: Rate{Limit: 1, Per: time.Hour, Burst: 2}}}
+			out := make([]Decision, 1)
+			buf := make([]byte, 0, 32)
+			for i := w; i < keys; i += workers {
+				buf = strconv.AppendInt(append(buf[:0], "2001:db8::"...), int64(i), 16)
+				bs[0].Key = string(buf)
+				if err := l.Take(context.Background(), bs, out); err != nil || !out[0].Allowed {
+					t.Errorf("key %d: Take = %+v, %v, want allowed (a new key)", i, out[0], err)
+					return
+				}
+				if i%100_000 == 0 {
+					if n := l.buckets.len(); n > maxKeys {
+						t.Errorf("after about %d keys: %d buckets, want ≤ %d", i+1, n, maxKeys)
+						return
+					}
+				}
 			}
-		}
+		})
 	}
+	wg.Wait()
 	n := l.buckets.len()
 	runtime.GC()
 	runtime.ReadMemStats(&after)

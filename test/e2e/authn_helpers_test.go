@@ -18,9 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,43 +392,6 @@ func authRoute(name, path, auth string, extra ...string) string {
 		s += "\n    " + e
 	}
 	return s
-}
-
-// startGatewayUnready is startGateway without waiting for /readyz: for a
-// gateway that is expected not to be ready. It returns once the process
-// logged that it started.
-func startGatewayUnready(t testing.TB, cfg string, files map[string][]byte, env ...string) *gateway {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		writeFile(t, filepath.Join(dir, name), content)
-	}
-	g := &gateway{dir: dir, configPath: filepath.Join(dir, "bulwark.yaml"), exited: make(chan struct{})}
-	writeFile(t, g.configPath, []byte(cfg))
-	g.cmd = exec.Command(binary, "serve", "--config", g.configPath)
-	g.cmd.Env = append(os.Environ(), env...)
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("start bulwark: %v", err)
-	}
-	listening := make(chan struct{})
-	go g.readLogs(stderr, listening)
-	go func() {
-		g.err = g.cmd.Wait()
-		close(g.exited)
-	}()
-	t.Cleanup(func() { g.stop(t) })
-	select {
-	case <-listening:
-	case <-g.exited:
-		t.Fatalf("bulwark exited during start-up: %v\n%s", g.err, g.Logs())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("bulwark did not start listening within 20s\n%s", g.Logs())
-	}
-	return g
 }
 
 // readyStatus is the status of the gateway's /readyz.

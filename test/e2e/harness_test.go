@@ -45,6 +45,16 @@ type gateway struct {
 // The process is stopped (SIGTERM, then SIGKILL) when the test ends.
 func startGateway(t testing.TB, cfg string, files map[string][]byte, env ...string) *gateway {
 	t.Helper()
+	g := startGatewayUnready(t, cfg, files, env...)
+	g.waitReady(t)
+	return g
+}
+
+// startGatewayUnready is startGateway without waiting for /readyz: for a
+// gateway that is expected not to be ready. It returns once the process
+// logged that it started.
+func startGatewayUnready(t testing.TB, cfg string, files map[string][]byte, env ...string) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
 		writeFile(t, filepath.Join(dir, name), content)
@@ -67,7 +77,6 @@ func startGateway(t testing.TB, cfg string, files map[string][]byte, env ...stri
 		close(g.exited)
 	}()
 	t.Cleanup(func() { g.stop(t) })
-
 	select {
 	case <-listening:
 	case <-g.exited:
@@ -75,7 +84,6 @@ func startGateway(t testing.TB, cfg string, files map[string][]byte, env ...stri
 	case <-time.After(20 * time.Second):
 		t.Fatalf("bulwark did not start listening within 20s\n%s", g.Logs())
 	}
-	g.waitReady(t)
 	return g
 }
 

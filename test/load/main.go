@@ -191,8 +191,8 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 	}
 
 	// One redis-server for the whole run, stopped by its PID when the run
-	// ends (procs.stopAll would too; this says so where it starts).
-	rds, err := startRedis(ctx, procs, o.proxyCPU, filepath.Join(dir, "redis"))
+	// ends.
+	rds, err := startRedis(ctx, o.proxyCPU, filepath.Join(dir, "redis"))
 	if err != nil {
 		return report{}, err
 	}

@@ -218,11 +218,6 @@ func TestDecodeUnbuilt(t *testing.T) {
 			want: "t.yaml:6:1: specs: not supported yet: this build of Bulwark has no OpenAPI validation stage; remove the key (ignoring it would fail open)",
 		},
 		{
-			name: "audit",
-			src:  lines(minimal, "audit: { sink: stdout }"),
-			want: "t.yaml:6:1: audit: not supported yet: this build of Bulwark has no audit logging stage; remove the key (ignoring it would fail open)",
-		},
-		{
 			name: "route require roles",
 			src:  routeWith("require: { roles: [admin] }"),
 			want: "t.yaml:9:16: routes[0].require.roles: not supported yet: this build of Bulwark has no role requirements (authorization) stage; remove the key (ignoring it would fail open)",

@@ -53,26 +53,27 @@ type AuthFailures struct {
 // for a standalone server, several for a Cluster, master_name for
 // Sentinel).
 type Redis struct {
-	URL             Secret    `yaml:"url" doc:"redis:// or rediss:// URL of a standalone server (may hold a password: write it as ${ENV})."`
-	Addrs           []string  `yaml:"addrs" doc:"host:port of Cluster nodes or Sentinels (instead of url)."`
-	MasterName      string    `yaml:"master_name" doc:"Sentinel master name (with addrs)."`
-	Username        string    `yaml:"username" doc:"ACL user name (with addrs)."`
-	Password        Secret    `yaml:"password" doc:"Password (with addrs); write it as ${ENV_VAR}."`
-	DB              int       `yaml:"db" min:"0" doc:"Database number (with addrs, standalone or Sentinel)."`
-	TLS             *RedisTLS `yaml:"tls" doc:"TLS towards Redis (with addrs; a rediss:// url turns TLS on by itself)."`
-	Timeout         Duration  `yaml:"timeout" doc:"Deadline of one rate-limit call to Redis; short, since every request waits for it."`
-	PoolSize        int       `yaml:"pool_size" min:"0" doc:"Connections per node; 0 uses go-redis's default (10 per CPU)."`
-	KeyPrefix       string    `yaml:"key_prefix" doc:"Prefix of every key Bulwark writes."`
-	BreakerFailures int       `yaml:"breaker_failures" doc:"Consecutive Redis errors that open the circuit breaker (calls then skip Redis)."`
-	BreakerCooldown Duration  `yaml:"breaker_cooldown" doc:"How long the breaker stays open before one call tries Redis again."`
+	URL             Secret     `yaml:"url" doc:"redis:// or rediss:// URL of a standalone server (may hold a password: write it as ${ENV})."`
+	Addrs           []string   `yaml:"addrs" doc:"host:port of Cluster nodes or Sentinels (instead of url)."`
+	MasterName      string     `yaml:"master_name" doc:"Sentinel master name (with addrs)."`
+	Username        string     `yaml:"username" doc:"ACL user name (with addrs)."`
+	Password        Secret     `yaml:"password" doc:"Password (with addrs); write it as ${ENV_VAR}."`
+	DB              int        `yaml:"db" min:"0" doc:"Database number (with addrs, standalone or Sentinel)."`
+	TLS             *ClientTLS `yaml:"tls" doc:"TLS towards Redis (with addrs; a rediss:// url turns TLS on by itself)."`
+	Timeout         Duration   `yaml:"timeout" doc:"Deadline of one rate-limit call to Redis; short, since every request waits for it."`
+	PoolSize        int        `yaml:"pool_size" min:"0" doc:"Connections per node; 0 uses go-redis's default (10 per CPU)."`
+	KeyPrefix       string     `yaml:"key_prefix" doc:"Prefix of every key Bulwark writes."`
+	BreakerFailures int        `yaml:"breaker_failures" doc:"Consecutive Redis errors that open the circuit breaker (calls then skip Redis)."`
+	BreakerCooldown Duration   `yaml:"breaker_cooldown" doc:"How long the breaker stays open before one call tries Redis again."`
 }
 
-// RedisTLS configures TLS towards Redis.
-type RedisTLS struct {
-	CAFile     Path   `yaml:"ca_file" doc:"PEM CA bundle to verify Redis with (instead of the system roots)."`
-	CertFile   Path   `yaml:"cert_file" doc:"Client certificate presented to Redis."`
+// ClientTLS configures TLS from the gateway to a service it uses (Redis,
+// a syslog receiver).
+type ClientTLS struct {
+	CAFile     Path   `yaml:"ca_file" doc:"PEM CA bundle to verify the server with (instead of the system roots)."`
+	CertFile   Path   `yaml:"cert_file" doc:"Client certificate presented to the server."`
 	KeyFile    Path   `yaml:"key_file" doc:"Key of the client certificate."`
-	ServerName string `yaml:"server_name" doc:"Name to verify the Redis certificate against."`
+	ServerName string `yaml:"server_name" doc:"Name to verify the server certificate against."`
 }
 
 // RouteLimit is one limit of a route: requests per period per key.

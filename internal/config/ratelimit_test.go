@@ -737,7 +737,7 @@ func TestRateLimitsLoad(t *testing.T) {
 			Username:   "gateway",
 			Password:   "not-a-real-password",
 			DB:         2,
-			TLS: &RedisTLS{
+			TLS: &ClientTLS{
 				CAFile:     Path(filepath.Join(dir, "tls/redis-ca.crt")),
 				CertFile:   Path(p.certFile),
 				KeyFile:    Path(p.keyFile),

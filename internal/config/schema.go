@@ -81,6 +81,13 @@ func typeSchema(t reflect.Type, def reflect.Value, sf reflect.StructField) schem
 	case reflect.TypeFor[RouteLimits]():
 		one := typeSchema(reflect.TypeFor[RouteLimit](), reflect.ValueOf(RouteLimit{}), reflect.StructField{})
 		return schema{"anyOf": []any{one, schema{"type": "array", "minItems": 1, "items": one}}}
+	case reflect.TypeFor[AuditAllowed]():
+		return schema{"anyOf": []any{
+			schema{"enum": []any{"all", "none"}},
+			schema{"type": "number", "minimum": 0, "maximum": 1},
+			schema{"type": "string", "pattern": `^(0(\.[0-9]+)?|1(\.0+)?)$`},
+			envString(),
+		}}
 	case reflect.TypeFor[Time]():
 		return schema{"type": "string", "pattern": timePattern + "|" + envPattern}
 	case reflect.TypeFor[Unbuilt]():

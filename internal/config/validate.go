@@ -80,6 +80,7 @@ func (c *checker) validate() {
 	c.checkConsumers()
 	c.checkPrincipalHeaders()
 	c.checkRateLimits()
+	c.checkAudit()
 	c.checkRoutes()
 }
 

@@ -61,6 +61,9 @@ type Decision struct {
 type Record struct {
 	// RequestID is the id returned in X-Request-Id and sent upstream.
 	RequestID string
+	// TraceID is the W3C trace id of the request (from its traceparent
+	// header, hex); "" when it arrived without one.
+	TraceID string
 	// ClientIP is the client address: the socket peer, or the right-most
 	// untrusted X-Forwarded-For hop when the peer is a trusted proxy.
 	ClientIP netip.Addr

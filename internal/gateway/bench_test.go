@@ -93,7 +93,7 @@ func benchGatewayConfig(b *testing.B, yaml string) http.Handler {
 	b.Cleanup(h.Close)
 	var active atomic.Pointer[Handler]
 	active.Store(h)
-	return newObserver(&active, m)
+	return newObserver(&active, m, nil)
 }
 
 // bareProxy is the baseline: httputil.ReverseProxy tuned as production Go

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/bulwark-gateway/bulwark/internal/audit"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 )
@@ -21,10 +23,11 @@ type observer struct {
 	active  *atomic.Pointer[Handler]
 	metrics *metrics.Metrics
 	codes   *statusLabels
+	audit   *audit.Logger // nil: no audit events
 }
 
-func newObserver(active *atomic.Pointer[Handler], m *metrics.Metrics) *observer {
-	return &observer{active: active, metrics: m, codes: newStatusLabels()}
+func newObserver(active *atomic.Pointer[Handler], m *metrics.Metrics, al *audit.Logger) *observer {
+	return &observer{active: active, metrics: m, codes: newStatusLabels(), audit: al}
 }
 
 var _ http.Handler = (*observer)(nil)
@@ -36,7 +39,13 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.route.URLParams.Values = rc.paramValues[:0]
 	rec, sw := &rc.rec, &rc.writer
 	rec.Start = time.Now()
+	rec.TraceID = traceID(r.Header.Get("Traceparent"))
 	sw.ResponseWriter = w
+	r2 := r.WithContext(rc)
+	if r.Body != nil && r.Body != http.NoBody {
+		rc.body.ReadCloser = r.Body
+		r2.Body = &rc.body
+	}
 	o.metrics.InFlight.Inc()
 	// Deferred so that a response aborted with http.ErrAbortHandler (the
 	// proxy does that when the upstream breaks mid-body) is counted too.
@@ -51,10 +60,50 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		route, method := rec.RouteName(), methodLabel(r.Method)
+		end := time.Now()
 		o.metrics.Requests.WithLabelValues(route, method, o.codes.label(status)).Inc()
-		o.metrics.Duration.WithLabelValues(route, method).Observe(time.Since(rec.Start).Seconds())
+		o.metrics.Duration.WithLabelValues(route, method).Observe(end.Sub(rec.Start).Seconds())
+		if o.audit != nil {
+			o.audit.Log(rec, audit.Request{Method: r.Method, Path: r2.URL.Path, Header: r.Header, Status: status,
+				BytesIn: rc.body.n.Load(), BytesOut: sw.bytes, End: end})
+		}
 	}()
-	o.active.Load().ServeHTTP(sw, r.WithContext(rc))
+	o.active.Load().ServeHTTP(sw, r2)
+}
+
+// traceID returns the trace id of a W3C traceparent header
+// (version-traceid-parentid-flags), or "" when it is absent or malformed.
+func traceID(tp string) string {
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
+		return ""
+	}
+	id := tp[3:35]
+	zero := true
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return ""
+		}
+		zero = zero && c == '0'
+	}
+	if zero {
+		return ""
+	}
+	return id
+}
+
+// countingBody counts the request body bytes the chain read. The proxy may
+// still be sending the body when the upstream has answered early, so the
+// count is atomic.
+type countingBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // requestContext is the request's context as the gateway hands it to the
@@ -66,6 +115,7 @@ type requestContext struct {
 	rec    exchange.Record
 	route  chi.Context
 	writer statusWriter
+	body   countingBody
 	// Room for what routing records, so that chi's appends do not
 	// allocate for ordinary routes (one pattern, a few path parameters).
 	patterns               [1]string

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/bulwark-gateway/bulwark/internal/audit"
 	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
@@ -50,6 +51,9 @@ type Server struct {
 	// local fallback (for /readyz).
 	rate     ratelimit.Store
 	failover *ratelimit.Failover
+	// audit writes the audit events; nil without an audit section. Its
+	// sink is opened once (audit settings need a restart).
+	audit *audit.Logger
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -76,9 +80,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := s.openRateStore(cfg.RateLimits); err != nil {
 		return nil, fmt.Errorf("rate_limits: %w", err)
 	}
+	if cfg.Audit != nil {
+		al, err := audit.New(*cfg.Audit, audit.Deps{Log: opts.Log.Named("audit"), Events: m.AuditEvents,
+			Dropped: m.AuditDropped, Failed: m.AuditFailures})
+		if err != nil {
+			_ = s.rate.Close()
+			return nil, err
+		}
+		s.audit = al
+	}
 	h, err := Build(cfg, s.deps())
 	if err != nil {
 		_ = s.rate.Close()
+		_ = s.audit.Close(context.Background())
 		return nil, err
 	}
 	if cfg.Server.TLS != nil {
@@ -257,6 +271,12 @@ loop:
 	if err := s.rate.Close(); err != nil {
 		s.log.Warn("closing the rate-limit store", zap.Error(err))
 	}
+	// Every request has finished: deliver the queued audit events.
+	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	if err := s.audit.Close(flushCtx); err != nil {
+		s.log.Error("audit events were not all delivered at shutdown", zap.Error(err))
+	}
 	return runErr
 }
 
@@ -374,6 +394,7 @@ func restartOnly(old, cfg *config.Config) []string {
 		}
 	}
 	check("server.listen", old.Server.Listen != cfg.Server.Listen)
+	check("audit", !reflect.DeepEqual(old.Audit, cfg.Audit))
 	check("rate_limits store (store, redis, failure_mode, fallback_instances, max_keys)",
 		old.RateLimits.Store != cfg.RateLimits.Store || !reflect.DeepEqual(old.RateLimits.Redis, cfg.RateLimits.Redis) ||
 			old.RateLimits.FailureMode != cfg.RateLimits.FailureMode ||
@@ -397,7 +418,7 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 	sc := cfg.Server
 	public = &http.Server{
 		Addr:              sc.Listen,
-		Handler:           newObserver(&s.active, s.metrics),
+		Handler:           newObserver(&s.active, s.metrics, s.audit),
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 		ReadTimeout:       sc.ReadTimeout.D(),
 		WriteTimeout:      sc.WriteTimeout.D(),

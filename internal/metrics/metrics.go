@@ -61,6 +61,13 @@ type Metrics struct {
 	// credential).
 	Lockouts *prometheus.CounterVec
 
+	// AuditEvents counts audit events queued, by kind (denied,
+	// would_deny, allowed); AuditDropped those lost to a full queue;
+	// AuditFailures failed delivery attempts to the sink.
+	AuditEvents   *prometheus.CounterVec
+	AuditDropped  prometheus.Counter
+	AuditFailures prometheus.Counter
+
 	keySetAge *keySetAge
 }
 
@@ -137,6 +144,18 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_ratelimit_lockouts_total",
 			Help: "Auth-failure lockouts started, by key kind (ip, credential).",
 		}, []string{"kind"}),
+		AuditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_audit_events_total",
+			Help: "Audit events queued for the sink, by kind (denied, would_deny, allowed).",
+		}, []string{"kind"}),
+		AuditDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_audit_events_dropped_total",
+			Help: "Audit events lost because the queue was full (audit.on_full), or undelivered at shutdown.",
+		}),
+		AuditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_audit_delivery_failures_total",
+			Help: "Failed attempts to deliver a batch of audit events to the sink (each is retried).",
+		}),
 		keySetAge: &keySetAge{desc: prometheus.NewDesc("bulwark_jwks_age_seconds",
 			"Seconds since the authenticator's key set was last loaded successfully.", []string{"authenticator"}, nil)},
 	}
@@ -157,6 +176,7 @@ func New(info BuildInfo) *Metrics {
 		m.Reloads, m.LastReloadSuccess, m.LastReloadSuccessful, m.TLSCertNotAfter, m.TLSCertReloads,
 		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
+		m.AuditEvents, m.AuditDropped, m.AuditFailures,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)

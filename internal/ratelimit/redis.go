@@ -190,7 +190,7 @@ func redisURLError(err error) error {
 	return fmt.Errorf("redis: url: %w", err)
 }
 
-func redisTLSConfig(t *config.RedisTLS) (*tls.Config, error) {
+func redisTLSConfig(t *config.ClientTLS) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(string(t.CAFile))

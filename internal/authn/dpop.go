@@ -469,8 +469,9 @@ func appendJSONString(b []byte, s string) []byte {
 
 // replayStore remembers proof ids; seen reports whether id was already used,
 // and remembers it until `until`. Implementations are safe for concurrent
-// use. The in-memory implementation is bounded; a Redis one comes later (so
-// ctx and an error return: on an error the caller refuses the proof).
+// use: a bounded in-memory one per authenticator, and a shared one on the
+// Redis rate-limit store (ReplayStore). On an error the caller refuses the
+// proof.
 type replayStore interface {
 	seen(ctx context.Context, id string, until time.Time) (bool, error)
 }
@@ -552,4 +553,33 @@ func (s *memoryReplayStore) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.expires)
+}
+
+// ReplayStore is a replay memory shared by every gateway instance (the
+// Redis rate-limit store): Remember records key until the given time and
+// reports whether it was new.
+type ReplayStore interface {
+	Remember(ctx context.Context, key string, until time.Time) (bool, error)
+}
+
+// sharedReplay checks proof ids in a shared store. When the store fails
+// and fallback is set (rate_limits.failure_mode: open), it uses this
+// instance's memory instead; otherwise the error refuses the proof.
+type sharedReplay struct {
+	shared   ReplayStore
+	local    replayStore
+	fallback bool
+}
+
+func (s *sharedReplay) seen(ctx context.Context, id string, until time.Time) (bool, error) {
+	first, err := s.shared.Remember(ctx, "dpop:"+id, until)
+	if err != nil {
+		if s.fallback {
+			return s.local.seen(ctx, id, until)
+		}
+		return false, err
+	}
+	// Remember it locally too, so a fallback right after still knows it.
+	_, _ = s.local.seen(ctx, id, until)
+	return !first, nil
 }

@@ -25,8 +25,18 @@ import (
 type Registry struct {
 	log         *zap.Logger
 	jwksRefresh *prometheus.CounterVec
+	replay      ReplayStore // nil: DPoP proof ids are remembered per instance
+	fallback    bool
 	mu          sync.Mutex
 	shared      map[string][]*entry // by authenticator name
+}
+
+// ShareReplay makes DPoP replay detection use store, shared by every
+// instance (the Redis rate-limit store). With fallback, a store failure
+// falls back to this instance's memory (failure_mode: open); without, the
+// proof is refused (closed). Call it before the first Build.
+func (reg *Registry) ShareReplay(store ReplayStore, fallback bool) {
+	reg.replay, reg.fallback = store, fallback
 }
 
 // entry is one shared authenticator and the Sets that use it.
@@ -165,7 +175,11 @@ func (reg *Registry) acquire(name string, cfg config.Authenticator, deps Deps) (
 	switch cfg.Type {
 	case "jwt":
 		e.auth, err = newJWT(name, cfg, deps)
-		e.dpop = newDPoPVerifier(cfg.DPoPAlgorithms, cfg.DPoPMaxAge.D(), newMemoryReplayStore(cfg.DPoPReplaySize))
+		var replay replayStore = newMemoryReplayStore(cfg.DPoPReplaySize)
+		if reg.replay != nil {
+			replay = &sharedReplay{shared: reg.replay, local: replay, fallback: reg.fallback}
+		}
+		e.dpop = newDPoPVerifier(cfg.DPoPAlgorithms, cfg.DPoPMaxAge.D(), replay)
 	case "introspection":
 		e.auth, err = newIntrospection(name, cfg, deps)
 	}

@@ -160,6 +160,7 @@ func (s *Server) openRateStore(cfg config.RateLimits) error {
 		return err
 	}
 	s.failover = ratelimit.NewFailover(rs, local, cfg.FallbackInstances, cfg.FailureMode == "closed")
+	s.authn.ShareReplay(rs, cfg.FailureMode == "open")
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "bulwark_ratelimit_store_errors_total",

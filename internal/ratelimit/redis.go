@@ -636,3 +636,18 @@ func redisPrintable(s string) bool {
 	}
 	return true
 }
+
+// Remember records key until the given time and reports whether it was
+// new (SET NX PX): one round trip, atomic across instances. DPoP proof ids
+// use it, so a proof replayed against another instance is refused too.
+func (r *Redis) Remember(ctx context.Context, key string, until time.Time) (bool, error) {
+	d := max(time.Until(until).Round(time.Millisecond), time.Millisecond)
+	k := r.prefix + redisKey(key)
+	var first bool
+	err := r.call(ctx, "remember", func(ctx context.Context) error {
+		var err error
+		first, err = r.rdb.SetNX(ctx, k, 1, d).Result()
+		return err
+	})
+	return first, err
+}

@@ -89,10 +89,15 @@ type quota struct {
 	limit   int64
 	monthly bool
 	header  string
+	allowed prometheus.Counter
+	limited prometheus.Counter
+	errOpen prometheus.Counter
+	errShut prometheus.Counter
 }
 
 type lockout struct {
 	header  string // RateLimit-Policy item
+	limited prometheus.Counter
 	limit   int64
 	per     time.Duration
 	lockFor time.Duration
@@ -126,7 +131,11 @@ func New(cfg config.RateLimits, deps Deps) (*Limiter, error) {
 	for name, p := range cfg.Plans {
 		pp := &planPolicy{policy: l.newPolicy(name, LayerPlan, p.Limit, p.Per.D(), p.Burst)}
 		if q := p.Quota; q != nil {
-			pp.quota = &quota{name: name + "-quota", limit: int64(q.Limit), monthly: q.Per == "month"}
+			pp.quota = &quota{name: name + "-quota", limit: int64(q.Limit), monthly: q.Per == "month",
+				allowed: deps.Decisions.WithLabelValues(LayerQuota, "allowed"),
+				limited: deps.Decisions.WithLabelValues(LayerQuota, "limited"),
+				errOpen: deps.Decisions.WithLabelValues(LayerQuota, "error_allowed"),
+				errShut: deps.Decisions.WithLabelValues(LayerQuota, "error_denied")}
 			w := int64(86400)
 			if pp.quota.monthly {
 				w = 30 * 86400
@@ -137,7 +146,8 @@ func New(cfg config.RateLimits, deps Deps) (*Limiter, error) {
 	}
 	if a := cfg.AuthFailures; a != nil {
 		l.lockout = &lockout{header: policyHeader(LayerAuthFailures, int64(a.Limit), int64(math.Ceil(a.Per.D().Seconds()))),
-			limit: int64(a.Limit), per: a.Per.D(), lockFor: a.Lockout.D(),
+			limited: deps.Decisions.WithLabelValues(LayerAuthFailures, "limited"),
+			limit:   int64(a.Limit), per: a.Per.D(), lockFor: a.Lockout.D(),
 			ip: deps.Lockouts.WithLabelValues("ip"), cred: deps.Lockouts.WithLabelValues("credential")}
 	}
 	return l, nil
@@ -424,15 +434,22 @@ func (l *Limiter) checkQuota(w http.ResponseWriter, r *http.Request, q *quota, c
 	key := "quota:" + q.name + ":" + consumer + ":" + start.Format("20060102")
 	n, err := l.deps.Store.Count(r.Context(), key, end)
 	if err != nil {
+		if l.failure == "open" {
+			q.errOpen.Inc()
+		} else {
+			q.errShut.Inc()
+		}
 		return l.storeFailed(w, r, nil, err, config.ModeInherit)
 	}
 	if n <= q.limit {
+		q.allowed.Inc()
 		if l.headers {
 			w.Header().Add("RateLimit-Policy", q.header)
 			w.Header().Add("RateLimit", rateLimitHeader(q.name, int(q.limit-n), end.Sub(now)))
 		}
 		return true
 	}
+	q.limited.Inc()
 	retry := end.Sub(now)
 	return !l.deps.Problems.Deny(w, r, l.tooMany(LayerQuota, q.name, q.header, rateLimitHeader(q.name, 0, retry), retry))
 }
@@ -500,6 +517,7 @@ func (lo *Lockout) Failed(ctx context.Context, ip netip.Addr, credential string)
 // Problem returns the 429 answer for a locked-out attempt, with the
 // auth_failures policy in its RateLimit headers.
 func (lo *Lockout) Problem(retry time.Duration) problem.Problem {
+	lo.l.lockout.limited.Inc()
 	p := lo.l.tooMany(LayerAuthFailures, LayerAuthFailures, lo.l.lockout.header, rateLimitHeader(LayerAuthFailures, 0, retry), retry)
 	p.OWASP, p.NIST = "API2:2023", []string{"AC-7"}
 	return p

@@ -1,10 +1,13 @@
 // Command load is Bulwark's load harness (make bench). It measures, in one
 // run and with the same load generator and settings, a fixed upstream
 // directly, a tuned bare httputil.ReverseProxy in front of it, and bulwark
-// in front of it (a pass-through route, a JWT route, and an API-key route
-// with a per-consumer rate limit counted locally or in Redis), and checks
-// each bulwark route with that route's limits: against the bare proxy, or,
-// for the rate-limited routes, against the pass-through route.
+// in front of it (a pass-through route, a JWT route, an API-key route
+// with a per-consumer rate limit counted locally or in Redis, and the
+// pass-through route with the audit log writing denials only or every
+// request to a file), and checks each bulwark route with that route's
+// limits: against the bare proxy; for the rate-limited routes, against the
+// pass-through route; for the route that audits every request, against the
+// one that audits denials only.
 //
 //	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-out FILE] [-bulwark PATH]
 //
@@ -172,6 +175,11 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 	}
 	dir, err := os.MkdirTemp("", "bulwark-load-")
 	if err != nil {
+		return report{}, err
+	}
+	// Absolute: configs name files in it (an audit log), and bulwark
+	// resolves a relative path against the config file's directory.
+	if dir, err = filepath.Abs(dir); err != nil {
 		return report{}, err
 	}
 	defer os.RemoveAll(dir)

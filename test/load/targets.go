@@ -21,6 +21,10 @@ const bareName = "bare"
 // targets that add one capability to it (the rate-limited routes).
 const passThroughName = "bulwark"
 
+// auditDenialsName is the pass-through route with the audit log on for
+// denials only, the baseline of the route that audits every request.
+const auditDenialsName = "bulwark-audit-denials"
+
 // bareTimeoutsName is the bare proxy with bulwark's default server
 // timeouts (read, write, idle): not a yardstick, a reference that shows how
 // much of the gap to bare is the price of those timeouts.
@@ -31,7 +35,7 @@ type rig struct {
 	self     string // this harness's executable, re-run in a role
 	bulwark  string // the bulwark binary under test
 	upstream string // host:port of the fixed upstream
-	dir      string // scratch directory for generated configs
+	dir      string // scratch directory for generated configs and the files targets write
 	cpu      string // taskset CPU list of the upstream and the proxy under test
 	jwksURL  string // URL of the run's JWK Set, served by this process (see issuer.go)
 	redisURL string // redis:// URL of the run's redis-server (see redis.go)
@@ -112,6 +116,20 @@ func targets(token, apiKey string) []target {
 		&limits{minRPS: 0.60, baseline: passThroughName},
 		rateLimitRedisConfig)
 	redisRoute.headers = keyHeader
+	// The issue's target for the audit log: writing an event for every
+	// request (to a file) at ≥ 0.90× the requests/s of the same route
+	// with the audit log on but writing denials only, in the same run.
+	// With allowed: none and a route that allows every request, the
+	// baseline writes nothing: it measures the price of having the audit
+	// log on (a record per request, the decision that no event is due),
+	// so the verdict isolates building, queuing and writing the events.
+	auditDenials := bulwarkTarget(auditDenialsName,
+		"bulwark, pass-through route with the audit log on, sink file, allowed: none (every request is allowed: no event written)",
+		nil, auditDenialsConfig)
+	auditAll := bulwarkTarget("bulwark-audit-all",
+		"the same with allowed: all: one event per request, appended to a file in the run's scratch directory",
+		&limits{minRPS: 0.90, baseline: auditDenialsName},
+		auditAllConfig)
 	return []target{
 		directTarget(),
 		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
@@ -123,6 +141,8 @@ func targets(token, apiKey string) []target {
 		jwtRoute,
 		localRoute,
 		redisRoute,
+		auditDenials,
+		auditAll,
 	}
 }
 
@@ -173,6 +193,10 @@ type bulwarkConfig struct {
 	RedisURL string // redis:// URL of the run's redis-server (see redis.go)
 	// APIKeySHA256 is the hex SHA-256 of the run's API key (see newAPIKey).
 	APIKeySHA256 string
+	// Dir is the run's scratch directory (absolute), for the files a
+	// target writes, such as its audit log; it is removed when the run
+	// ends.
+	Dir string
 }
 
 // passThroughConfig routes GET /bench to the upstream with no
@@ -255,6 +279,25 @@ const rateLimitRedisConfig = rateLimitConfig + `rate_limits:
   redis: { url: "{{.RedisURL}}" }
 `
 
+// auditConfig is passThroughConfig with the audit log on, writing to a
+// file in the run's scratch directory (every other audit setting at its
+// default: queue_size 10000, on_full: drop). The allowed key, which says
+// whether the route's requests (all allowed) get an event, is added by
+// auditDenialsConfig and auditAllConfig, each with its own file.
+const auditConfig = passThroughConfig + `audit:
+  sink: file
+`
+
+// auditDenialsConfig audits denials only: on this route, nothing.
+const auditDenialsConfig = auditConfig + `  file: { path: "{{.Dir}}/audit-denials.jsonl" }
+  allowed: none
+`
+
+// auditAllConfig audits every request.
+const auditAllConfig = auditConfig + `  file: { path: "{{.Dir}}/audit-all.jsonl" }
+  allowed: all
+`
+
 // bulwarkTarget runs the bulwark binary with the config that configTemplate
 // (a text/template over bulwarkConfig) describes, judged by lim (nil: not
 // judged). The config must route GET /bench to the upstream.
@@ -276,7 +319,7 @@ func bulwarkTarget(name, what string, lim *limits, configTemplate string) target
 			var cfg strings.Builder
 			if err := tmpl.Execute(&cfg, bulwarkConfig{
 				Listen: listen, Admin: admin, Upstream: "http://" + r.upstream, JWKSURL: r.jwksURL,
-				RedisURL: r.redisURL, APIKeySHA256: r.apiKeySHA256,
+				RedisURL: r.redisURL, APIKeySHA256: r.apiKeySHA256, Dir: r.dir,
 			}); err != nil {
 				return instance{}, fmt.Errorf("target %s: config: %w", name, err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,6 +29,10 @@ func TestTargetsAndTheirBaselines(t *testing.T) {
 		// route, not to bare.
 		"bulwark-ratelimit-local": {limits: &limits{minRPS: 0.85, baseline: passThroughName}, headers: []string{"X-API-Key: bwk_key"}},
 		"bulwark-ratelimit-redis": {limits: &limits{minRPS: 0.60, baseline: passThroughName}, headers: []string{"X-API-Key: bwk_key"}},
+		// The issue's audit target: auditing every request against the
+		// same route auditing denials only, which is measured, not judged.
+		auditDenialsName:    {},
+		"bulwark-audit-all": {limits: &limits{minRPS: 0.90, baseline: auditDenialsName}},
 	}
 	tgs := targets("tok.en.sig", "bwk_key")
 	index := map[string]int{}
@@ -95,11 +100,20 @@ type routeLimitSummary struct {
 	Per          time.Duration
 }
 
+// auditSummary is what the bench configs say about the audit log.
+type auditSummary struct {
+	Sink, Path, Allowed, OnFull string
+	QueueSize                   int
+}
+
 func TestBulwarkConfigs(t *testing.T) {
 	keyHash := apiKeyHash("bwk_key")
+	// The scratch directory must exist: bulwark refuses an audit file
+	// whose directory does not.
+	dir := t.TempDir()
 	fill := bulwarkConfig{
 		Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Upstream: "http://127.0.0.1:3", JWKSURL: "http://127.0.0.1:4/jwks.json",
-		RedisURL: "redis://127.0.0.1:5/0", APIKeySHA256: keyHash,
+		RedisURL: "redis://127.0.0.1:5/0", APIKeySHA256: keyHash, Dir: dir,
 	}
 	common := []string{
 		`listen: "127.0.0.1:1"`,
@@ -121,6 +135,7 @@ func TestBulwarkConfigs(t *testing.T) {
 		wantAuth  config.AuthList
 		wantAuthn map[string]authnSummary
 		wantRate  rateSummary
+		wantAudit *auditSummary // nil: no audit section
 		wantText  []string
 	}{
 		{
@@ -163,6 +178,27 @@ func TestBulwarkConfigs(t *testing.T) {
 			// that measured the local fallback under this name.
 			wantRate: rateSummary{Store: "redis", FailureMode: "closed", RedisURL: "redis://127.0.0.1:5/0", Keys: keys, Route: routeLimit},
 			wantText: append(slices.Clone(common), "auth: [bench-key]", "store: redis"),
+		},
+		{
+			// Every request of the route is allowed: with allowed: none
+			// nothing is written.
+			name:      "audit, denials only",
+			template:  auditDenialsConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			wantAudit: &auditSummary{Sink: "file", Path: filepath.Join(dir, "audit-denials.jsonl"), Allowed: "none", OnFull: "drop", QueueSize: 10000},
+			wantText:  append(slices.Clone(common), "auth: none"),
+		},
+		{
+			name:      "audit, every request",
+			template:  auditAllConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			// The same file sink and queue as the baseline, another file.
+			wantAudit: &auditSummary{Sink: "file", Path: filepath.Join(dir, "audit-all.jsonl"), Allowed: "all", OnFull: "drop", QueueSize: 10000},
+			wantText:  append(slices.Clone(common), "auth: none"),
 		},
 	}
 	for _, tt := range tests {
@@ -212,6 +248,16 @@ func TestBulwarkConfigs(t *testing.T) {
 			}
 			if !reflect.DeepEqual(gotRate, tt.wantRate) {
 				t.Errorf("rate limiting = %+v, want %+v", gotRate, tt.wantRate)
+			}
+			var gotAudit *auditSummary
+			if a := cfg.Audit; a != nil {
+				gotAudit = &auditSummary{Sink: a.Sink, Allowed: string(a.Allowed), OnFull: a.OnFull, QueueSize: a.QueueSize}
+				if a.File != nil {
+					gotAudit.Path = string(a.File.Path)
+				}
+			}
+			if !reflect.DeepEqual(gotAudit, tt.wantAudit) {
+				t.Errorf("audit = %+v, want %+v", gotAudit, tt.wantAudit)
 			}
 			if strings.Contains(b.String(), "bwk_key") {
 				t.Errorf("config = %q, want the API key only as its hash", b.String())

@@ -23,6 +23,9 @@ GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 TEST_TOOLS := go:-
 TEST_TOOLS += gcc:gcc,libc6-dev
 TEST_TOOLS += redis-server:redis-server
+# promtool checks and unit-tests the alert rules and the Grafana dashboard's
+# queries (test/deploy).
+TEST_TOOLS += promtool:prometheus
 # Tools `make bench` needs besides those of the tests: the load generator
 # and CPU pinning for the load harness (test/load; it also starts a
 # redis-server, which TEST_TOOLS already brings).

@@ -1,9 +1,10 @@
 // Package edge is the gateway's protocol hygiene: what runs on every
 // request before routing, and always enforces (DESIGN.md "The request's
-// way"). It recovers panics, works out the client address and the request
-// id, adds the security response headers, refuses ambiguous framing, too
-// many header fields and every non-canonical spelling of a path, and strips
-// the request headers that the gateway owns or that must not cross a proxy.
+// way"). It recovers panics, works out the client address, the request
+// id and the W3C trace context (trace.go), adds the security response
+// headers, refuses ambiguous framing, too many header fields and every
+// non-canonical spelling of a path, and strips the request headers that the
+// gateway owns or that must not cross a proxy.
 //
 // It also provides the per-route pieces that the gateway composes into each
 // route's chain: the body limit (BodyLimit), the upgrade policy (Upgrade)
@@ -236,9 +237,12 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.TLS = r.TLS != nil
 	rec.RequestID = requestID(r.Header["X-Request-Id"], fromProxy)
-	// One allocation for both headers, as two slices that cannot grow into
-	// each other.
-	ids := [...]string{rec.RequestID, rec.RequestID}
+	// Taken from any client, trusted proxy or not (trace.go).
+	trace := newTraceContext(r.Header["Traceparent"], r.Header["Tracestate"])
+	rec.TraceID = trace.id
+	// One allocation for the three headers, as slices that cannot grow
+	// into each other.
+	ids := [...]string{rec.RequestID, rec.RequestID, trace.parent}
 	idSlices := ids[:]
 	h := w.Header()
 	h["X-Request-Id"] = idSlices[0:1:1]
@@ -270,5 +274,9 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Set after cleanHeaders: a client naming X-Request-Id in Connection
 	// must not be able to strip the id the upstream receives.
 	r.Header["X-Request-Id"] = idSlices[1:2:2]
+	r.Header["Traceparent"] = idSlices[2:3:3] // the gateway's span is the upstream's parent
+	if !trace.keepState {
+		delete(r.Header, "Tracestate")
+	}
 	e.next.ServeHTTP(w, r)
 }

@@ -20,7 +20,7 @@ type statusReporter interface {
 }
 
 // recoverPanic is deferred by ServeHTTP. A panic below the edge becomes a
-// 500 problem without any detail; the log gets the route, the request id,
+// 500 problem without any detail; the log gets the route, the request and trace ids,
 // the panic value's type and the stack, never the value itself (it may
 // hold request data), headers or body.
 //
@@ -39,6 +39,7 @@ func (e *edge) recoverPanic(w http.ResponseWriter, r *http.Request, rec *exchang
 	e.log.Error("panic recovered",
 		zap.String("route", rec.RouteName()),
 		zap.String("request_id", rec.RequestID),
+		zap.String("trace_id", rec.TraceID),
 		zap.String("panic_type", fmt.Sprintf("%T", v)),
 		zap.ByteString("stack", debug.Stack()),
 	)

@@ -61,8 +61,9 @@ type Decision struct {
 type Record struct {
 	// RequestID is the id returned in X-Request-Id and sent upstream.
 	RequestID string
-	// TraceID is the W3C trace id of the request (from its traceparent
-	// header, hex); "" when it arrived without one.
+	// TraceID is the W3C trace id of the request, 32 lower-case hex
+	// digits: the one of a valid incoming traceparent header, else a new
+	// one the edge started. "" only before the edge ran.
 	TraceID string
 	// ClientIP is the client address: the socket peer, or the right-most
 	// untrusted X-Forwarded-For hop when the peer is a trusted proxy.

@@ -39,7 +39,6 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.route.URLParams.Values = rc.paramValues[:0]
 	rec, sw := &rc.rec, &rc.writer
 	rec.Start = time.Now()
-	rec.TraceID = traceID(r.Header.Get("Traceparent"))
 	sw.ResponseWriter = w
 	r2 := r.WithContext(rc)
 	if r.Body != nil && r.Body != http.NoBody {
@@ -69,27 +68,6 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	o.active.Load().ServeHTTP(sw, r2)
-}
-
-// traceID returns the trace id of a W3C traceparent header
-// (version-traceid-parentid-flags), or "" when it is absent or malformed.
-func traceID(tp string) string {
-	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
-		return ""
-	}
-	id := tp[3:35]
-	zero := true
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return ""
-		}
-		zero = zero && c == '0'
-	}
-	if zero {
-		return ""
-	}
-	return id
 }
 
 // countingBody counts the request body bytes the chain read. The proxy may

@@ -105,7 +105,7 @@ func (pw *Writer) Decide(r *http.Request, p Problem) bool {
 	}
 	if mode == config.ModeReport {
 		if ce := pw.log.Check(zap.InfoLevel, "would deny"); ce != nil {
-			ce.Write(zap.String("request_id", requestID(rec)), zap.String("route", rec.RouteName()),
+			ce.Write(zap.String("request_id", requestID(rec)), zap.String("trace_id", traceID(rec)), zap.String("route", rec.RouteName()),
 				zap.String("stage", p.Stage), zap.String("reason", p.Reason), zap.String("rule", p.Rule))
 		}
 		return false
@@ -159,6 +159,13 @@ func requestID(rec *exchange.Record) string {
 		return ""
 	}
 	return rec.RequestID
+}
+
+func traceID(rec *exchange.Record) string {
+	if rec == nil {
+		return ""
+	}
+	return rec.TraceID
 }
 
 func instance(id string) string {

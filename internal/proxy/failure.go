@@ -67,12 +67,12 @@ func (h *handler) logAt(level zapcore.Level, rec *exchange.Record, class string)
 	if ce == nil {
 		return
 	}
-	id := ""
+	id, trace := "", ""
 	if rec != nil {
-		id = rec.RequestID
+		id, trace = rec.RequestID, rec.TraceID
 	}
 	ce.Write(zap.String("route", h.route), zap.String("upstream", h.upstream.name),
-		zap.String("request_id", id), zap.String("error_class", class))
+		zap.String("request_id", id), zap.String("trace_id", trace), zap.String("error_class", class))
 }
 
 // classify maps a round-trip error to a bounded class. ctx is the outbound

@@ -110,6 +110,7 @@ type Config struct {
 	Principal      PrincipalHeaders         `yaml:"principal_headers" doc:"Request headers that carry the verified principal upstream; client copies are always removed."`
 	RateLimits     RateLimits               `yaml:"rate_limits" doc:"Rate limits: the store (local or Redis), global, per-IP, plan and auth-failure layers."`
 	Audit          *Audit                   `yaml:"audit" doc:"The audit log: one JSON event per request, to stdout, a file, syslog or an HTTP collector. Absent: no audit events."`
+	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP, one server span per request. Absent: no spans (the trace context is still propagated)."`
 	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
 	pos      positions // YAML path -> position of its value

@@ -13,7 +13,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "unknown top-level key lists the known keys",
 			src:  lines(minimal, "sever: {}"),
 			want: "6:1: sever",
-			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, routes)`,
+			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, tracing, routes)`,
 		},
 		{
 			name: "unknown nested key",

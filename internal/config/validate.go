@@ -81,6 +81,7 @@ func (c *checker) validate() {
 	c.checkPrincipalHeaders()
 	c.checkRateLimits()
 	c.checkAudit()
+	c.checkTracing()
 	c.checkRoutes()
 }
 

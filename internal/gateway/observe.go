@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/audit"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
+	"github.com/bulwark-gateway/bulwark/internal/tracing"
 )
 
 // observer is the outermost handler of the public listener. It creates the
@@ -23,7 +24,8 @@ type observer struct {
 	active  *atomic.Pointer[Handler]
 	metrics *metrics.Metrics
 	codes   *statusLabels
-	audit   *audit.Logger // nil: no audit events
+	audit   *audit.Logger   // nil: no audit events
+	tracer  *tracing.Tracer // nil: no spans
 }
 
 func newObserver(active *atomic.Pointer[Handler], m *metrics.Metrics, al *audit.Logger) *observer {
@@ -44,6 +46,14 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		rc.body.ReadCloser = r.Body
 		r2.Body = &rc.body
+	}
+	// The client's traceparent, read before the edge replaces it with the
+	// one it sends upstream.
+	var incoming string
+	if o.tracer != nil {
+		if tp := r.Header["Traceparent"]; len(tp) == 1 {
+			incoming = tp[0]
+		}
 	}
 	o.metrics.InFlight.Inc()
 	// Deferred so that a response aborted with http.ErrAbortHandler (the
@@ -66,8 +76,25 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.audit.Log(rec, audit.Request{Method: r.Method, Path: r2.URL.Path, Header: r.Header, Status: status,
 				BytesIn: rc.body.n.Load(), BytesOut: sw.bytes, End: end})
 		}
+		if o.tracer != nil {
+			o.span(rc, r2, incoming, route, method, status, end)
+		}
 	}()
 	o.active.Load().ServeHTTP(sw, r2)
+}
+
+// span records the request's server span (internal/tracing). The edge
+// left the traceparent it sent upstream in the request's header map, which
+// r shares with the request the observer was given.
+func (o *observer) span(rc *requestContext, r *http.Request, incoming, route, method string, status int, end time.Time) {
+	req := tracing.Request{Start: rc.rec.Start, End: end, Incoming: incoming, Route: route,
+		Pattern: rc.route.RoutePattern(), Method: method, Status: status, RequestID: rc.rec.RequestID,
+		TraceID: rc.rec.TraceID}
+	if tp := r.Header["Traceparent"]; len(tp) == 1 {
+		req.Outgoing = tp[0]
+	}
+	req.Denied, _ = rc.rec.Decisions()
+	o.tracer.Record(context.Background(), &req)
 }
 
 // countingBody counts the request body bytes the chain read. The proxy may

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
+	"github.com/bulwark-gateway/bulwark/internal/tracing"
 )
 
 // Options configure a Server beyond its config file.
@@ -54,6 +55,9 @@ type Server struct {
 	// audit writes the audit events; nil without an audit section. Its
 	// sink is opened once (audit settings need a restart).
 	audit *audit.Logger
+	// tracer exports spans; nil without a tracing section (tracing
+	// settings need a restart).
+	tracer *tracing.Tracer
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -99,6 +103,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if s.certs, err = newCertStore(*cfg.Server.TLS, opts.Log.Named("tls"), m); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("server.tls: %w", err)
+		}
+	}
+	if cfg.Tracing != nil {
+		if s.tracer, err = tracing.New(*cfg.Tracing, opts.Build.Version, opts.Log.Named("tracing")); err != nil {
+			h.Close()
+			_ = s.rate.Close()
+			_ = s.audit.Close(context.Background())
+			return nil, err
 		}
 	}
 	s.active.Store(h)
@@ -278,6 +290,9 @@ loop:
 	if err := s.audit.Close(flushCtx); err != nil {
 		s.log.Error("audit events were not all delivered at shutdown", zap.Error(err))
 	}
+	if err := s.tracer.Shutdown(flushCtx); err != nil {
+		s.log.Error("spans were not all exported at shutdown", zap.Error(err))
+	}
 	return runErr
 }
 
@@ -396,6 +411,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	}
 	check("server.listen", old.Server.Listen != cfg.Server.Listen)
 	check("audit", !reflect.DeepEqual(old.Audit, cfg.Audit))
+	check("tracing", !reflect.DeepEqual(old.Tracing, cfg.Tracing))
 	check("rate_limits store (store, redis, failure_mode, fallback_instances, max_keys)",
 		old.RateLimits.Store != cfg.RateLimits.Store || !reflect.DeepEqual(old.RateLimits.Redis, cfg.RateLimits.Redis) ||
 			old.RateLimits.FailureMode != cfg.RateLimits.FailureMode ||
@@ -412,6 +428,13 @@ func restartOnly(old, cfg *config.Config) []string {
 	return keys
 }
 
+// observer returns the public listener's outermost handler.
+func (s *Server) observer() *observer {
+	o := newObserver(&s.active, s.metrics, s.audit)
+	o.tracer = s.tracer
+	return o
+}
+
 // servers builds the http.Servers for cfg; redirect is nil when not
 // configured.
 func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Server) {
@@ -419,7 +442,7 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 	sc := cfg.Server
 	public = &http.Server{
 		Addr:              sc.Listen,
-		Handler:           newObserver(&s.active, s.metrics, s.audit),
+		Handler:           s.observer(),
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 		ReadTimeout:       sc.ReadTimeout.D(),
 		WriteTimeout:      sc.WriteTimeout.D(),

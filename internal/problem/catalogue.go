@@ -16,10 +16,27 @@ const (
 	StageRateLimit = "ratelimit"
 )
 
+// The threats of the edge and routing answers (DESIGN.md "Threats and
+// controls"): requests for paths no route serves probe for undocumented
+// endpoints (API9, improper inventory); non-canonical paths, ambiguous
+// framing, refused upgrades and cross-origin requests are the edge-hygiene
+// and smuggling defences (API8, security misconfiguration); header and
+// body limits answer resource exhaustion (API4).
+const (
+	owaspInventory = "API9:2023"
+	owaspMisconfig = "API8:2023"
+	owaspResources = "API4:2023"
+)
+
+func nistInventory() []string { return []string{"CM-7", "CM-8"} }
+func nistMisconfig() []string { return []string{"CM-6", "SI-10", "SC-8"} }
+func nistResources() []string { return []string{"SC-5", "SI-10"} }
+
 // NotFound is the answer for a path that matches no route.
 func NotFound() Problem {
 	return Problem{Status: http.StatusNotFound, Slug: "not-found", Title: "Not Found",
-		Detail: "No route matches this path.", Stage: StageRoute, Reason: "no_route", Protocol: true}
+		Detail: "No route matches this path.", Stage: StageRoute, Reason: "no_route", Protocol: true,
+		OWASP: owaspInventory, NIST: nistInventory()}
 }
 
 // MethodNotAllowed is the answer for a path whose routes do not accept the
@@ -27,7 +44,7 @@ func NotFound() Problem {
 func MethodNotAllowed(allow string) Problem {
 	return Problem{Status: http.StatusMethodNotAllowed, Slug: "method-not-allowed", Title: "Method Not Allowed",
 		Detail: "This path does not accept this method.", Stage: StageRoute, Reason: "method_not_allowed",
-		Header: http.Header{"Allow": {allow}}, Protocol: true}
+		Header: http.Header{"Allow": {allow}}, Protocol: true, OWASP: owaspInventory, NIST: nistInventory()}
 }
 
 // NonCanonicalPath is the answer for a request path that is not in
@@ -52,14 +69,14 @@ func BadHost() Problem {
 
 func badRequest(slug, reason, detail string) Problem {
 	return Problem{Status: http.StatusBadRequest, Slug: slug, Title: "Bad Request",
-		Detail: detail, Stage: StageEdge, Reason: reason, Protocol: true}
+		Detail: detail, Stage: StageEdge, Reason: reason, Protocol: true, OWASP: owaspMisconfig, NIST: nistMisconfig()}
 }
 
 // HeadersTooLarge is the answer for too many header fields.
 func HeadersTooLarge() Problem {
 	return Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Slug: "headers-too-large",
 		Title: "Request Header Fields Too Large", Detail: "The request has too many header fields.",
-		Stage: StageEdge, Reason: "too_many_headers", Protocol: true}
+		Stage: StageEdge, Reason: "too_many_headers", Protocol: true, OWASP: owaspResources, NIST: nistResources()}
 }
 
 // BodyTooLarge is the answer for a request body over the route's limit. It
@@ -67,14 +84,15 @@ func HeadersTooLarge() Problem {
 func BodyTooLarge() Problem {
 	return Problem{Status: http.StatusRequestEntityTooLarge, Slug: "body-too-large",
 		Title: "Content Too Large", Detail: "The request body is larger than this route accepts.",
-		Stage: StageEdge, Reason: "body_too_large"}
+		Stage: StageEdge, Reason: "body_too_large", OWASP: owaspResources, NIST: nistResources()}
 }
 
 // UpgradeRefused is the answer for an Upgrade (WebSocket) request on a
 // route that does not allow it.
 func UpgradeRefused() Problem {
 	return Problem{Status: http.StatusBadRequest, Slug: "upgrade-not-allowed", Title: "Bad Request",
-		Detail: "This route does not accept protocol upgrades.", Stage: StageEdge, Reason: "upgrade_not_allowed"}
+		Detail: "This route does not accept protocol upgrades.", Stage: StageEdge, Reason: "upgrade_not_allowed",
+		OWASP: owaspMisconfig, NIST: nistMisconfig()}
 }
 
 // UpgradeUnsupported is the answer for an upgrade to a protocol other than
@@ -82,14 +100,16 @@ func UpgradeRefused() Problem {
 // gateway would carry requests that no route's chain sees.
 func UpgradeUnsupported() Problem {
 	return Problem{Status: http.StatusBadRequest, Slug: "upgrade-unsupported", Title: "Bad Request",
-		Detail: "Only WebSocket upgrades are supported.", Stage: StageEdge, Reason: "upgrade_unsupported", Protocol: true}
+		Detail: "Only WebSocket upgrades are supported.", Stage: StageEdge, Reason: "upgrade_unsupported", Protocol: true,
+		OWASP: owaspMisconfig, NIST: nistMisconfig()}
 }
 
 // CORSRefused is the answer for a preflight or cross-origin request that the
 // route's CORS policy does not allow.
 func CORSRefused() Problem {
 	return Problem{Status: http.StatusForbidden, Slug: "cors-refused", Title: "Forbidden",
-		Detail: "The cross-origin request is not allowed by this route's policy.", Stage: StageEdge, Reason: "cors_refused"}
+		Detail: "The cross-origin request is not allowed by this route's policy.", Stage: StageEdge, Reason: "cors_refused",
+		OWASP: owaspMisconfig, NIST: nistMisconfig()}
 }
 
 // BadGateway is the answer when the upstream could not be reached or

@@ -50,3 +50,25 @@ func TestAuthProblemsNameTheThreat(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialsNameTheThreat checks that every stage denial carries an
+// OWASP id and NIST controls for the audit event, and that answers which
+// are not a decision about the request (upstream failures, panics, the
+// admin listener) carry none.
+func TestDenialsNameTheThreat(t *testing.T) {
+	for _, p := range []Problem{
+		NotFound(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
+		HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
+		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"),
+		InsufficientScope("x"), TooManyRequests("x", "x", 1), RateLimitUnavailable(),
+	} {
+		if p.OWASP == "" || len(p.NIST) == 0 {
+			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)
+		}
+	}
+	for _, p := range []Problem{BadGateway(), GatewayTimeout(), Internal(), AdminForbidden(), AdminUnauthorized()} {
+		if p.OWASP != "" || len(p.NIST) != 0 {
+			t.Errorf("%s: not a stage decision, but carries %s %v", p.Slug, p.OWASP, p.NIST)
+		}
+	}
+}

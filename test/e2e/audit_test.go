@@ -212,7 +212,8 @@ func TestAuditFileEvents(t *testing.T) {
 	do(expect{name: "allowed", route: "create-order", principal: alice, decision: auditDecision{Allowed: true},
 		upstream: 200, bytesIn: int64(len(body))}, "POST", "/orders", body, "Authorization", "Bearer "+good)
 	do(expect{name: "no route", route: "_unmatched", path: "/orders/export",
-		decision: auditDecision{Stage: "route", Reason: "no_route", Mode: "enforce"}}, "GET", "/orders/export?access="+query, nil)
+		decision: auditDecision{Stage: "route", Reason: "no_route", Mode: "enforce"}, owasp: "API9:2023", nist: []string{"CM-7", "CM-8"}},
+		"GET", "/orders/export?access="+query, nil)
 	do(expect{name: "missing credential", route: "create-order",
 		decision: auditDecision{Stage: "authn", Reason: "missing_credentials", Mode: "enforce"}, owasp: "API2:2023", nist: api2},
 		"POST", "/orders", body)

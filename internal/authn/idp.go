@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -54,7 +53,7 @@ func newIdPClient(cfg config.Authenticator) (*http.Client, error) {
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
 			}
-			if req.URL.Scheme != "https" && !config.LoopbackOnly(net.JoinHostPort(req.URL.Hostname(), "80")) {
+			if config.CheckIdPURL(req.URL.String()) != nil {
 				return errors.New("redirect to a non-https URL refused")
 			}
 			return nil

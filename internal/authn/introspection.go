@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -102,7 +101,7 @@ func newIntrospection(name string, cfg config.Authenticator, deps Deps) (*intros
 	case cfg.Discovery && cfg.Issuer == "":
 		return nil, errors.New("introspection: discovery needs issuer")
 	case cfg.Endpoint != "":
-		if err := checkIntrospectionURL(cfg.Endpoint); err != nil {
+		if err := config.CheckIdPURL(cfg.Endpoint); err != nil {
 			return nil, fmt.Errorf("introspection: endpoint: %w", err)
 		}
 	}
@@ -372,7 +371,7 @@ func (a *introspectionAuth) discover(ctx context.Context) {
 	for {
 		d, err := discover(ctx, a.discovery, a.cfg.Issuer)
 		if err == nil {
-			err = checkIntrospectionURL(d.IntrospectionEndpoint)
+			err = config.CheckIdPURL(d.IntrospectionEndpoint)
 			if err != nil {
 				err = fmt.Errorf("discovery: introspection_endpoint: %w", err)
 			}
@@ -398,30 +397,6 @@ func (a *introspectionAuth) discover(ctx context.Context) {
 		}
 		wait = min(2*wait, discoveryRetryMax)
 	}
-}
-
-// checkIntrospectionURL accepts an absolute https URL, or http to a
-// loopback address: the endpoint receives tokens and the client secret.
-// Errors never repeat the URL.
-func checkIntrospectionURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return errors.New("not an absolute URL")
-	}
-	if u.User != nil {
-		return errors.New("must not hold credentials")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
-			return nil
-		}
-		return errors.New("http is only allowed to a loopback address; use https")
-	}
-	return errors.New("must be https")
 }
 
 // Challenge returns the Bearer challenge.

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -413,7 +412,7 @@ func newJWTRemoteKeys(name string, cfg *config.Authenticator, deps Deps, log *za
 		return nil, errors.New("discovery needs issuer")
 	}
 	if cfg.JWKSURL != "" {
-		if err := checkJWKSURL(cfg.JWKSURL); err != nil {
+		if err := config.CheckIdPURL(cfg.JWKSURL); err != nil {
 			return nil, fmt.Errorf("jwks_url: %w", err)
 		}
 	}
@@ -502,7 +501,7 @@ func (r *jwtRemoteKeys) load(ctx context.Context) bool {
 	if r.url == "" {
 		d, err := discover(ctx, r.client, r.issuer)
 		if err == nil {
-			err = checkJWKSURL(d.JWKSURI)
+			err = config.CheckIdPURL(d.JWKSURI)
 		}
 		if err != nil {
 			r.fail(ctx, "discovery", err)
@@ -615,29 +614,6 @@ func (r *jwtRemoteKeys) close() {
 	r.stop()
 	<-r.done
 	r.client.CloseIdleConnections()
-}
-
-// checkJWKSURL checks a URL keys are fetched from: absolute, https or http
-// to a loopback address, no credentials. Messages never repeat the URL.
-func checkJWKSURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return errors.New("not a valid URL")
-	case u.Host == "" || u.User != nil:
-		return errors.New("must be an absolute URL without credentials")
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http":
-		port := u.Port()
-		if port == "" {
-			port = "80"
-		}
-		if config.LoopbackOnly(net.JoinHostPort(u.Hostname(), port)) {
-			return nil
-		}
-	}
-	return errors.New("must be https (plain http only to a loopback address)")
 }
 
 // jwksSafeError is err for the log without URLs (a query string could

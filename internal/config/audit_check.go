@@ -102,7 +102,7 @@ func (c *checker) checkAudit() {
 			c.errf(p+".http.url", "is required: the collector URL, e.g. https://siem.example.com/ingest")
 		} else if https, err := checkUpstreamURL(h.URL); err != nil {
 			c.errf(p+".http.url", "%s", err.Error())
-		} else if err := checkIdPURL(h.URL); err != nil {
+		} else if err := CheckIdPURL(h.URL); err != nil {
 			// Events and the bearer token cross the network: https, or
 			// plain http only to a loopback collector.
 			c.errf(p+".http.url", "%s", err.Error())

@@ -196,12 +196,12 @@ func (c *checker) checkJWT(p string, a *Authenticator) {
 		c.errf(p+".audiences", "is required: the aud values that name this API (tokens for other APIs must not pass)")
 	}
 	if a.JWKSURL != "" {
-		if err := checkIdPURL(a.JWKSURL); err != nil {
+		if err := CheckIdPURL(a.JWKSURL); err != nil {
 			c.errf(p+".jwks_url", "%s", err.Error())
 		}
 	}
 	if a.Discovery && a.Issuer != "" {
-		if err := checkIdPURL(a.Issuer); err != nil {
+		if err := CheckIdPURL(a.Issuer); err != nil {
 			c.errf(p+".issuer", "with discovery, %s", err.Error())
 		}
 	}
@@ -243,14 +243,14 @@ func (c *checker) checkIntrospection(p string, a *Authenticator) {
 	case a.Endpoint != "" && a.Discovery:
 		c.errf(p+".endpoint", "use endpoint or discovery, not both")
 	case a.Endpoint != "":
-		if err := checkIdPURL(a.Endpoint); err != nil {
+		if err := CheckIdPURL(a.Endpoint); err != nil {
 			c.errf(p+".endpoint", "%s", err.Error())
 		}
 	}
 	if a.Discovery {
 		if a.Issuer == "" {
 			c.errf(p+".issuer", "is required with discovery: the OIDC issuer URL")
-		} else if err := checkIdPURL(a.Issuer); err != nil {
+		} else if err := CheckIdPURL(a.Issuer); err != nil {
 			c.errf(p+".issuer", "with discovery, %s", err.Error())
 		}
 	}
@@ -272,15 +272,16 @@ func (c *checker) checkEnum(path, v string, values ...string) {
 	}
 }
 
-// checkIdPURL checks a URL the gateway fetches keys or verdicts from: https,
-// or plain http only to a loopback address (a JWKS fetched in the clear can
-// be swapped on the way). Messages never repeat the URL.
-func checkIdPURL(s string) error {
+// CheckIdPURL checks a URL the gateway sends tokens to or fetches keys
+// from (JWKS, discovery, introspection, the audit collector): absolute,
+// https, or plain http only to a loopback address (a JWKS fetched in the
+// clear can be swapped on the way). Messages never repeat the URL.
+func CheckIdPURL(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
 		return fmt.Errorf("not a valid URL")
-	case u.Host == "" || u.User != nil || u.Fragment != "":
+	case u.Host == "" || u.Opaque != "" || u.User != nil || u.Fragment != "":
 		return fmt.Errorf("must be an absolute https URL without credentials or fragment")
 	case u.Scheme == "https":
 		return nil

@@ -667,13 +667,13 @@ func TestIdPURLLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			err := checkIdPURL(tt.url)
+			err := CheckIdPURL(tt.url)
 			got := ""
 			if err != nil {
 				got = err.Error()
 			}
 			if got != tt.want {
-				t.Errorf("checkIdPURL(%q) = %q, want %q", tt.url, got, tt.want)
+				t.Errorf("CheckIdPURL(%q) = %q, want %q", tt.url, got, tt.want)
 			}
 		})
 	}

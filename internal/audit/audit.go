@@ -143,6 +143,9 @@ func (l *Logger) Log(rec *exchange.Record, req Request) {
 		counter = l.denied
 	case len(would) > 0:
 		counter = l.would
+	case rec.Filtered != nil && len(rec.Filtered.Detected) > 0:
+		// Sensitive data found in a response is worth a look, like a
+		// denial: always audited.
 	case l.allowed <= 0 || l.allowed < 1 && rand.Float64() >= l.allowed:
 		return
 	}
@@ -165,6 +168,7 @@ func (l *Logger) Log(rec *exchange.Record, req Request) {
 type eventBuf struct {
 	ev  Event
 	p   Principal
+	f   Filter
 	buf bytes.Buffer
 	enc *json.Encoder
 }
@@ -220,6 +224,13 @@ func (l *Logger) fill(eb *eventBuf, rec *exchange.Record, req Request, denied *e
 		if denied != nil || i > 0 {
 			ev.WouldDeny = append(ev.WouldDeny, decision(&would[i], true))
 		}
+	}
+	if f := rec.Filtered; f != nil {
+		eb.f = Filter{Removed: f.Removed, Masked: f.Masked}
+		for _, d := range f.Detected {
+			eb.f.Detected = append(eb.f.Detected, Finding{Kind: d.Kind, Path: d.Path})
+		}
+		ev.Filter = &eb.f
 	}
 	for _, h := range l.headers {
 		if v := req.Header.Get(h); v != "" {

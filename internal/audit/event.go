@@ -24,6 +24,22 @@ type Event struct {
 	BytesOut       int64             `json:"bytes_out"`
 	WouldDeny      []Decision        `json:"would_deny,omitempty"`
 	Headers        map[string]string `json:"headers,omitempty"`
+	Filter         *Filter           `json:"filter,omitempty"`
+}
+
+// Filter is what response filtering did: the paths it removed and masked
+// and the sensitive-looking values it found (kind and path, never the
+// value). Array indices are written [*].
+type Filter struct {
+	Removed  []string  `json:"removed,omitempty"`
+	Masked   []string  `json:"masked,omitempty"`
+	Detected []Finding `json:"detected,omitempty"`
+}
+
+// Finding is one sensitive-looking value found in a response.
+type Finding struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
 }
 
 // Principal is who made the request, as authentication verified it. It

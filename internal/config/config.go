@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"time"
+
+	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
 
 // maxFileSize caps the config file Load reads: a config is a few KiB, and a
@@ -104,17 +106,19 @@ type Config struct {
 	Log            Log                      `yaml:"log" doc:"The process log (not the audit log)."`
 	Reload         Reload                   `yaml:"reload" doc:"How a changed config is picked up; SIGHUP always reloads."`
 	Upstreams      map[string]Upstream      `yaml:"upstreams" keys:"^[A-Za-z0-9_.-]+$" doc:"The backends that routes proxy to, by name."`
-	Specs          Unbuilt                  `yaml:"specs" unbuilt:"OpenAPI validation"`
+	Specs          map[string]Spec          `yaml:"specs" keys:"^[A-Za-z0-9_.-]+$" doc:"OpenAPI documents that routes validate against, by name."`
 	Authenticators map[string]Authenticator `yaml:"authenticators" keys:"^[A-Za-z0-9_.-]+$" doc:"The ways a credential can be verified, by name; routes list them in auth."`
 	Consumers      []Consumer               `yaml:"consumers" doc:"API consumers and their API keys (stored as SHA-256 hashes)."`
 	Principal      PrincipalHeaders         `yaml:"principal_headers" doc:"Request headers that carry the verified principal upstream; client copies are always removed."`
 	RateLimits     RateLimits               `yaml:"rate_limits" doc:"Rate limits: the store (local or Redis), global, per-IP, plan and auth-failure layers."`
 	Audit          *Audit                   `yaml:"audit" doc:"The audit log: one JSON event per request, to stdout, a file, syslog or an HTTP collector. Absent: no audit events."`
+	Response       Responses                `yaml:"response" doc:"How every route treats upstream responses: error masking, fingerprint headers, the mask hash key."`
 	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP, one server span per request. Absent: no spans (the trace context is still propagated)."`
 	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
-	pos      positions // YAML path -> position of its value
-	keys     positions // YAML path -> position of its key
+	specs    map[string]*validate.Spec // loaded specs, by name
+	pos      positions                 // YAML path -> position of its value
+	keys     positions                 // YAML path -> position of its key
 	warnings []Error
 }
 
@@ -203,22 +207,22 @@ type UpstreamTLS struct {
 
 // Route is one method + path that the gateway serves, with its chain.
 type Route struct {
-	Name        string      `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
-	Method      string      `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
-	Path        string      `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
-	Host        string      `yaml:"host" doc:"Only match requests for this host (optional)."`
-	Upstream    string      `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
-	Auth        AuthList    `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
-	Mode        Mode        `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
-	MaxBodySize Size        `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
-	WebSocket   bool        `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
-	CORS        *CORS       `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
-	Authn       *RouteAuthn `yaml:"authn" doc:"How this route reads and forwards credentials."`
-	Require     *Require    `yaml:"require" doc:"What the principal must hold: scopes."`
-	Validate    Unbuilt     `yaml:"validate" unbuilt:"OpenAPI validation"`
-	RateLimit   RouteLimits `yaml:"rate_limit" doc:"One limit, or a list of limits, on this route: requests per period per key."`
-	Authorize   Unbuilt     `yaml:"authorize" unbuilt:"object-level authorization"`
-	Response    Unbuilt     `yaml:"response" unbuilt:"response filtering"`
+	Name        string         `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
+	Method      string         `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
+	Path        string         `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
+	Host        string         `yaml:"host" doc:"Only match requests for this host (optional)."`
+	Upstream    string         `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
+	Auth        AuthList       `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
+	Mode        Mode           `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
+	MaxBodySize Size           `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
+	WebSocket   bool           `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
+	CORS        *CORS          `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
+	Authn       *RouteAuthn    `yaml:"authn" doc:"How this route reads and forwards credentials."`
+	Require     *Require       `yaml:"require" doc:"What the principal must hold: scopes."`
+	Validate    *RouteValidate `yaml:"validate" doc:"OpenAPI validation of requests and responses, and JSON body limits."`
+	RateLimit   RouteLimits    `yaml:"rate_limit" doc:"One limit, or a list of limits, on this route: requests per period per key."`
+	Authorize   Unbuilt        `yaml:"authorize" unbuilt:"object-level authorization"`
+	Response    *RouteResponse `yaml:"response" doc:"Response field filtering, sensitive-data detection and upstream error masking."`
 }
 
 // CORS is a route's cross-origin resource sharing policy.

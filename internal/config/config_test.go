@@ -273,7 +273,7 @@ func TestParseReportsEveryError(t *testing.T) {
 		"  app: { url: ftp://x }",
 		"routes:",
 		"  - { name: r, method: TRACE, path: /a, upstream: app, auth: none }",
-		"specs: {}",
+		"specs: { orders: { file: missing.yaml } }",
 	)
 	errs := parseErrors(t, src, nil)
 	want := strings.Join([]string{
@@ -281,7 +281,7 @@ func TestParseReportsEveryError(t *testing.T) {
 		`t.yaml:3:3: server.bogus: unknown key "bogus" (known keys here: listen, tls, http_redirect, trusted_proxies, identity_headers, max_body_size, max_header_bytes, max_header_count, max_response_buffer, read_header_timeout, read_timeout, write_timeout, idle_timeout, shutdown_delay, shutdown_timeout)`,
 		`t.yaml:5:15: upstreams.app.url: scheme must be http or https`,
 		`t.yaml:7:24: routes[0].method: TRACE is refused: it echoes the request back, headers included (cross-site tracing)`,
-		`t.yaml:8:1: specs: not supported yet: this build of Bulwark has no OpenAPI validation stage; remove the key (ignoring it would fail open)`,
+		`t.yaml:8:26: specs.orders.file: missing.yaml: open missing.yaml: no such file or directory`,
 	}, "\n")
 	if got := errs.Error(); got != want {
 		t.Errorf("Errors.Error() =\n%s\nwant\n%s", got, want)

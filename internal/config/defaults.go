@@ -18,6 +18,7 @@ func (c *Config) setDefaults() {
 	c.Reload.setDefaults()
 	c.Principal.setDefaults()
 	c.RateLimits.setDefaults()
+	c.Response.setDefaults()
 }
 
 func (s *Server) setDefaults() {

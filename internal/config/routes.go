@@ -57,6 +57,8 @@ func (c *checker) checkRoutes() {
 		}
 		c.checkRouteAuth(p, rt)
 		c.checkRouteLimits(p, rt)
+		c.checkRouteValidate(p, rt)
+		c.checkRouteResponse(p, rt)
 		if c.set(p+".max_body_size") && rt.MaxBodySize <= 0 {
 			c.errf(p+".max_body_size", "must be greater than 0 (leave it out to use server.max_body_size)")
 		}

@@ -152,8 +152,7 @@ func TestSchemaValidates(t *testing.T) {
 		{name: "empty auth list", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: []")},
 		{name: "none in an auth list", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: [a, none]")},
 		{name: "route without auth", src: oneRoute("name: r, method: GET, path: /, upstream: app")},
-		{name: "unbuilt key", src: lines("specs: { orders: { file: specs/orders.yaml } }", minimal)},
-		{name: "unbuilt route key", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, validate: {}")},
+		{name: "unbuilt route key", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, authorize: {}")},
 		{name: "bad upstream name", src: lines("upstreams: { \"a b\": { url: \"http://x\" } }")},
 		{name: "lower-case method", src: oneRoute("name: r, method: get, path: /, upstream: app, auth: none")},
 	}

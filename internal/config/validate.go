@@ -82,6 +82,8 @@ func (c *checker) validate() {
 	c.checkRateLimits()
 	c.checkAudit()
 	c.checkTracing()
+	c.checkResponses()
+	c.checkSpecs()
 	c.checkRoutes()
 }
 

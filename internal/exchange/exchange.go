@@ -84,6 +84,25 @@ type Record struct {
 	// UpstreamStatus is the upstream's status code; 0 when the upstream
 	// was not reached.
 	UpstreamStatus int
+	// Filtered is what response filtering did to the body (or would have
+	// done, in report mode); nil when the route does not filter or the
+	// response had no body to filter.
+	Filtered *Filtered
+}
+
+// Filtered records what response filtering removed, masked and found:
+// paths with array indices written [*], never values.
+type Filtered struct {
+	Removed  []string
+	Masked   []string
+	Detected []Finding
+}
+
+// Finding is a sensitive-looking value found in a response: its kind
+// (card_number, jwt, private_key, secret) and path.
+type Finding struct {
+	Kind string
+	Path string
 }
 
 // Decide records d: as the request's denial when d.Mode is enforce (the

@@ -154,8 +154,11 @@ func requestHost(r *http.Request) string {
 // buildChain composes one route's chain, outermost first: bind the route to
 // the request record, CORS (so that even a 401 carries the route's CORS
 // headers and a browser can read it), authentication, the plan and route
-// rate limits, scope requirements, upgrade policy, body limit, then the
-// proxy. Stages a route does not configure are not in its chain at all. It
+// rate limits, scope requirements, the response view check, upgrade
+// policy, body limit, request validation (JSON limits, then the OpenAPI
+// operation), then the proxy, whose response stages are response
+// validation and then field filtering (filtering last, so nothing a rule
+// did not allow leaves). Stages a route does not configure are not in its chain at all. It
 // also returns the route's CORS policy for the path's preflight handler.
 func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, limiter *ratelimit.Limiter, deps Deps) (http.Handler, *edge.CORS, error) {
 	info := routeInfo(cfg, rt)
@@ -163,9 +166,49 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	if rt.MaxBodySize > 0 {
 		limit = int64(rt.MaxBodySize)
 	}
-	h := up.Handler(rt.Name)
+	resp := proxy.ResponseOptions{
+		StripHeaders: stripHeaders(cfg, rt),
+		MaskErrors:   cfg.Response.UpstreamErrors == "mask",
+		MaxBuffer:    int64(cfg.Server.MaxResponseBuffer),
+	}
+	var validateRequest func(http.Handler) http.Handler
+	if rt.Validate != nil {
+		mw, stage, err := validation(cfg, rt, limit, deps)
+		if err != nil {
+			return nil, nil, err
+		}
+		validateRequest = mw
+		if stage != nil {
+			resp.Stages = append(resp.Stages, stage)
+		}
+	}
+	var filterView func(http.Handler) http.Handler
+	if r := rt.Response; r != nil {
+		if r.UpstreamErrors != "" {
+			resp.MaskErrors = r.UpstreamErrors == "mask"
+		}
+		if r.Filters() {
+			mode := r.Mode
+			if mode == config.ModeInherit {
+				mode = info.ModeFor(problem.StageFilter)
+			}
+			f, err := newFilterStage(cfg, rt, mode, deps.Problems, deps.Metrics.FilterActions, deps.Metrics.SensitiveData)
+			if err != nil {
+				return nil, nil, err
+			}
+			resp.Stages = append(resp.Stages, f)
+			filterView = f.middleware
+		}
+	}
+	h := up.Handler(rt.Name, resp)
+	if validateRequest != nil {
+		h = validateRequest(h)
+	}
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
+	if filterView != nil {
+		h = filterView(h)
+	}
 	h = authn.Require(rt, deps.Problems)(h)
 	h = limiter.Route(rt)(h)
 	authenticate, err := set.Stage(rt)
@@ -192,4 +235,20 @@ func bindRoute(info *exchange.Route, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// stripHeaders is the canonical names of the response headers a route
+// removes: the fingerprint headers of response.strip_headers and the
+// route's own response.headers.remove.
+func stripHeaders(cfg *config.Config, rt config.Route) []string {
+	var names []string
+	for _, h := range cfg.Response.StripHeaders {
+		names = append(names, http.CanonicalHeaderKey(h))
+	}
+	if rt.Response != nil {
+		for _, h := range rt.Response.Headers.Remove {
+			names = append(names, http.CanonicalHeaderKey(h))
+		}
+	}
+	return names
 }

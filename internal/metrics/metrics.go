@@ -68,6 +68,19 @@ type Metrics struct {
 	AuditDropped  prometheus.Counter
 	AuditFailures prometheus.Counter
 
+	// ValidationFailures counts requests and responses that broke their
+	// OpenAPI operation or the JSON limits, by route, direction (request,
+	// response) and reason; report mode counts too.
+	ValidationFailures *prometheus.CounterVec
+	// FilterActions counts what response filtering did, by route and
+	// action: removed and masked (distinct paths per response), blocked,
+	// failed (a response that could not be filtered) and passed (a
+	// non-JSON response let through by non_json: pass).
+	FilterActions *prometheus.CounterVec
+	// SensitiveData counts sensitive-looking values found in responses, by
+	// route and kind (card_number, jwt, private_key, secret).
+	SensitiveData *prometheus.CounterVec
+
 	keySetAge *keySetAge
 }
 
@@ -148,6 +161,18 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_audit_events_total",
 			Help: "Audit events queued for the sink, by kind (denied, would_deny, allowed).",
 		}, []string{"kind"}),
+		ValidationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_validation_failures_total",
+			Help: "Requests and responses that broke their OpenAPI operation or the JSON limits, by route, direction and reason.",
+		}, []string{"route", "direction", "reason"}),
+		FilterActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_filter_actions_total",
+			Help: "Response filtering actions, by route and action (removed, masked, blocked, failed, passed).",
+		}, []string{"route", "action"}),
+		SensitiveData: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_sensitive_data_detected_total",
+			Help: "Sensitive-looking values found in responses, by route and kind.",
+		}, []string{"route", "kind"}),
 		AuditDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_audit_events_dropped_total",
 			Help: "Audit events lost because the queue was full (audit.on_full), or undelivered at shutdown.",
@@ -177,6 +202,7 @@ func New(info BuildInfo) *Metrics {
 		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 		m.AuditEvents, m.AuditDropped, m.AuditFailures,
+		m.ValidationFailures, m.FilterActions, m.SensitiveData,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)

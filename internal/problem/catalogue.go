@@ -14,6 +14,8 @@ const (
 	StageAuthn     = "authn"
 	StageAuthz     = "authz"
 	StageRateLimit = "ratelimit"
+	StageValidate  = "validate"
+	StageFilter    = "filter"
 )
 
 // The threats of the edge and routing answers (DESIGN.md "Threats and
@@ -210,4 +212,101 @@ func RateLimitUnavailable() Problem {
 	return Problem{Status: http.StatusServiceUnavailable, Slug: "rate-limit-unavailable", Title: "Service Unavailable",
 		Detail: "Rate limits cannot be checked right now; try again later.", Stage: StageRateLimit,
 		Reason: "store_unavailable", Header: http.Header{"Retry-After": {"1"}}, OWASP: "API4:2023", NIST: []string{"SC-5"}}
+}
+
+// The threats of the validation and response stages: request bodies and
+// parameters that break the schema are mass assignment and property-level
+// attacks (API3); JSON bombs exhaust resources (API4); responses that break
+// the spec are unsafe consumption of the upstream (API10); leaking fields
+// are excessive data exposure (API3).
+const (
+	owaspProperty    = "API3:2023"
+	owaspConsumption = "API10:2023"
+)
+
+func nistInput() []string    { return []string{"SI-10"} }
+func nistExposure() []string { return []string{"SI-15", "AC-4"} }
+func nistUpstream() []string { return []string{"SI-10", "AC-20", "SR-3"} }
+
+// InvalidRequest is the answer to a request that breaks its operation in
+// the OpenAPI document. reason is a bounded label; detail names the field
+// and the rule broken, never the submitted value.
+func InvalidRequest(reason, detail string) Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "invalid-request", Title: "Bad Request",
+		Detail: detail, Stage: StageValidate, Reason: reason, OWASP: owaspProperty, NIST: nistInput()}
+}
+
+// UnsupportedMediaType is the answer to a body whose Content-Type the
+// operation does not declare.
+func UnsupportedMediaType() Problem {
+	return Problem{Status: http.StatusUnsupportedMediaType, Slug: "unsupported-media-type", Title: "Unsupported Media Type",
+		Detail: "The request body's Content-Type is not one this operation accepts.", Stage: StageValidate,
+		Reason: "content_type", OWASP: owaspProperty, NIST: nistInput()}
+}
+
+// JSONRefused is the answer to a JSON body that crosses a threat limit
+// (depth, members, elements, string length, size), repeats a member name
+// or is not valid JSON. It is a protocol defence: it always enforces.
+func JSONRefused(reason, detail string) Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "invalid-json", Title: "Bad Request",
+		Detail: detail, Stage: StageValidate, Reason: reason, Protocol: true,
+		OWASP: owaspResources, NIST: nistResources()}
+}
+
+// InvalidResponse replaces an upstream response that breaks the OpenAPI
+// document when response validation enforces.
+func InvalidResponse(reason string) Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "invalid-upstream-response", Title: "Bad Gateway",
+		Detail: "The upstream service answered with a response this API does not declare.", Stage: StageValidate,
+		Reason: reason, OWASP: owaspConsumption, NIST: nistUpstream()}
+}
+
+// UpstreamFailed replaces the body of an upstream 5xx answer (stack
+// traces, SQL errors) with a generic problem of the same status. header
+// carries Retry-After when the upstream sent one.
+func UpstreamFailed(status int, header http.Header) Problem {
+	title := http.StatusText(status)
+	if title == "" {
+		title = "Upstream Error"
+	}
+	return Problem{Status: status, Slug: "upstream-error", Title: title,
+		Detail: "The upstream service failed to handle the request.", Stage: StageProxy, Reason: "upstream_status", Header: header}
+}
+
+// ResponseTooLarge is the answer when a route's response stages need the
+// upstream body and it is larger than server.max_response_buffer.
+func ResponseTooLarge() Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "upstream-response-too-large", Title: "Bad Gateway",
+		Detail: "The upstream response is too large for this route's response checks.", Stage: StageProxy, Reason: "response_too_large"}
+}
+
+// UnreadableResponse is the answer when the upstream body could not be
+// read or decoded (an unknown Content-Encoding, a corrupt gzip stream).
+func UnreadableResponse() Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "unreadable-upstream-response", Title: "Bad Gateway",
+		Detail: "The upstream response could not be read.", Stage: StageProxy, Reason: "response_unreadable"}
+}
+
+// ResponseNotFiltered is the answer when a filtered route's upstream
+// response cannot be filtered (not JSON, not valid JSON): it fails closed.
+func ResponseNotFiltered(reason string) Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "unfilterable-upstream-response", Title: "Bad Gateway",
+		Detail: "The upstream response could not be checked for this route.", Stage: StageFilter, Reason: reason,
+		OWASP: owaspProperty, NIST: nistExposure()}
+}
+
+// SensitiveData is the answer when a response carries values that look
+// like card numbers, tokens or keys on a route that blocks them.
+func SensitiveData() Problem {
+	return Problem{Status: http.StatusBadGateway, Slug: "sensitive-data-blocked", Title: "Bad Gateway",
+		Detail: "The upstream response carried sensitive data and was withheld.", Stage: StageFilter,
+		Reason: "sensitive_data", OWASP: owaspProperty, NIST: nistExposure()}
+}
+
+// NoView is the answer when a route filters by views and the principal
+// holds the roles or scopes of none, and the route has no default.
+func NoView() Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "no-view", Title: "Forbidden",
+		Detail: "No view of this resource is granted to the caller.", Stage: StageFilter, Reason: "no_view",
+		OWASP: owaspProperty, NIST: []string{"AC-3", "AC-4"}}
 }

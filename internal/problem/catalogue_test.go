@@ -19,6 +19,8 @@ func TestCatalogueDocumented(t *testing.T) {
 		BadGateway(), GatewayTimeout(), AdminForbidden(), AdminUnauthorized(), Internal(),
 		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"), InsufficientScope("x"),
 		TooManyRequests("x", "x", 1), RateLimitUnavailable(),
+		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
+		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -61,12 +63,15 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
 		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"),
 		InsufficientScope("x"), TooManyRequests("x", "x", 1), RateLimitUnavailable(),
+		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
+		ResponseNotFiltered("x"), SensitiveData(), NoView(),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)
 		}
 	}
-	for _, p := range []Problem{BadGateway(), GatewayTimeout(), Internal(), AdminForbidden(), AdminUnauthorized()} {
+	for _, p := range []Problem{BadGateway(), GatewayTimeout(), Internal(), AdminForbidden(), AdminUnauthorized(),
+		UpstreamFailed(503, nil), ResponseTooLarge(), UnreadableResponse()} {
 		if p.OWASP != "" || len(p.NIST) != 0 {
 			t.Errorf("%s: not a stage decision, but carries %s %v", p.Slug, p.OWASP, p.NIST)
 		}

@@ -42,8 +42,14 @@ const (
 // could be relayed, before anything was written to w. It answers with the
 // problem writer only.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	class := classify(r.Context(), err)
 	rec := exchange.From(r.Context())
+	var refusal *Refusal
+	if errors.As(err, &refusal) {
+		// A response stage's answer: the stage recorded its decision.
+		h.upstream.problems.Write(w, r, refusal.Problem)
+		return
+	}
+	class := classify(r.Context(), err)
 	switch class {
 	case classBodyTooLarge:
 		// The edge's body limit cut the upload; the edge already recorded

@@ -144,7 +144,7 @@ func TestProxyUpstreamFailures(t *testing.T) {
 			cfg.URL = url
 			f := newFixture(t)
 			u := f.upstream(t, cfg)
-			g := startGateway(t, u.Handler("get-order"), withRecord())
+			g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 			req, err := http.NewRequest(http.MethodGet, g.srv.URL+"/orders/7?token=s3cr3t-query", nil)
 			if err != nil {
@@ -195,7 +195,7 @@ func TestProxyTimeoutMidStream(t *testing.T) {
 	upstream, _ := startHanging(t, true)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL, Timeout: config.Duration(500 * time.Millisecond)})
-	g := startGateway(t, u.Handler("get-order"), withRecord())
+	g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 	res := g.get(t, "/")
 	if res.StatusCode != http.StatusOK {
@@ -222,7 +222,7 @@ func TestProxyClientGone(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL})
-	g := startGateway(t, u.Handler("get-order"), withRecord())
+	g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.srv.URL+"/", nil)

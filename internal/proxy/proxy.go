@@ -123,10 +123,24 @@ func parseTarget(raw string) (*url.URL, error) {
 // the response headers were sent (the timeout passed, the upstream went
 // away mid-body), ReverseProxy aborts the response by panicking with
 // http.ErrAbortHandler: a recovery middleware in front must re-panic it.
-func (u *Upstream) Handler(route string) http.Handler {
-	h := &handler{upstream: u, route: route}
+//
+// resp says what happens to the upstream's responses: fingerprint headers
+// removed, 5xx bodies masked, and the route's response stages run over one
+// buffered, decoded view of the body.
+func (u *Upstream) Handler(route string, resp ResponseOptions) http.Handler {
+	h := &handler{upstream: u, route: route, resp: resp}
+	rewrite := u.rewrite
+	if len(resp.Stages) > 0 {
+		// A part of a document cannot be validated or filtered: the
+		// stages need the whole representation.
+		rewrite = func(pr *httputil.ProxyRequest) {
+			u.rewrite(pr)
+			pr.Out.Header.Del("Range")
+			pr.Out.Header.Del("If-Range")
+		}
+	}
 	h.proxy = &httputil.ReverseProxy{
-		Rewrite: u.rewrite,
+		Rewrite: rewrite,
 		Transport: &meter{
 			next:     u.transport,
 			duration: u.duration.WithLabelValues(route, u.name),
@@ -134,6 +148,9 @@ func (u *Upstream) Handler(route string) http.Handler {
 		},
 		BufferPool:   u.buffers,
 		ErrorHandler: h.fail,
+	}
+	if len(resp.StripHeaders) > 0 || resp.MaskErrors || len(resp.Stages) > 0 {
+		h.proxy.ModifyResponse = h.respond
 	}
 	// ReverseProxy logs body-copy failures (the client or the upstream went
 	// away mid-stream) itself. They are routine: keep them at debug. The
@@ -155,6 +172,7 @@ func (u *Upstream) Close() {
 type handler struct {
 	upstream *Upstream
 	route    string
+	resp     ResponseOptions
 	proxy    *httputil.ReverseProxy
 }
 

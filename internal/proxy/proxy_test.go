@@ -109,7 +109,7 @@ func TestProxyJoinsPaths(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			u := f.upstream(t, config.Upstream{URL: echo.URL + tt.base})
-			g := startGateway(t, u.Handler("get-order"), withRecord())
+			g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 			var got seen
 			if err := json.NewDecoder(g.get(t, tt.path).Body).Decode(&got); err != nil {
 				t.Fatalf("decode: %v", err)
@@ -137,7 +137,7 @@ func TestProxyForwardingHeaders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			u := f.upstream(t, config.Upstream{URL: echo.URL})
-			g := startGateway(t, u.Handler("get-order"), tt.opt)
+			g := startGateway(t, u.Handler("get-order", ResponseOptions{}), tt.opt)
 			req, err := http.NewRequest(http.MethodGet, g.srv.URL+"/orders/7", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -193,7 +193,7 @@ func TestProxyRecordsUpstreamStatusAndDuration(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL})
-	g := startGateway(t, u.Handler("get-order"), withRecord())
+	g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 	if got := g.get(t, "/").StatusCode; got != http.StatusTeapot {
 		t.Errorf("status = %d, want %d", got, http.StatusTeapot)
@@ -232,7 +232,7 @@ func TestProxyFlushesStreams(t *testing.T) {
 			t.Cleanup(upstream.Close)
 			f := newFixture(t)
 			u := f.upstream(t, config.Upstream{URL: upstream.URL})
-			g := startGateway(t, u.Handler("events"), withRecord())
+			g := startGateway(t, u.Handler("events", ResponseOptions{}), withRecord())
 
 			// The deadline only guards against a hang when flushing is broken.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -292,7 +292,7 @@ func testProxyUpgrade(t *testing.T, timeout, pause time.Duration) {
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL, Timeout: config.Duration(timeout)})
-	g := startGateway(t, u.Handler("socket"), withRecord())
+	g := startGateway(t, u.Handler("socket", ResponseOptions{}), withRecord())
 
 	conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
 	if err != nil {
@@ -358,7 +358,7 @@ func TestProxyBodyLimit(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL})
-	g := startGateway(t, u.Handler("upload"), gatewayOptions{clientIP: netip.MustParseAddr("203.0.113.9"), maxBody: limit})
+	g := startGateway(t, u.Handler("upload", ResponseOptions{}), gatewayOptions{clientIP: netip.MustParseAddr("203.0.113.9"), maxBody: limit})
 
 	body := &zeros{left: 50 << 20}
 	req, err := http.NewRequest(http.MethodPost, g.srv.URL+"/upload", io.NopCloser(body)) // unknown length: chunked
@@ -409,7 +409,7 @@ func TestProxyReusesConnections(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: upstream.URL})
-	g := startGateway(t, u.Handler("get-order"), withRecord())
+	g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 	get := func() {
 		t.Helper()
@@ -482,7 +482,7 @@ func benchHandlers(tb testing.TB) (bulwark, bare http.Handler, req *http.Request
 	cfg := config.Upstream{URL: upstream.URL}
 	f := newFixture(tb)
 	f.deps.Log = zap.NewNop()
-	bulwark = f.upstream(tb, cfg).Handler("get-order")
+	bulwark = f.upstream(tb, cfg).Handler("get-order", ResponseOptions{})
 
 	target, err := parseTarget(upstream.URL)
 	if err != nil {

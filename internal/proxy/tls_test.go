@@ -250,7 +250,7 @@ func TestProxyUpstreamTLS(t *testing.T) {
 			srv, hits, leaf := startTLSEcho(t, ca, tt.upstream)
 			f := newFixture(t)
 			u := f.upstream(t, config.Upstream{URL: srv.URL, TLS: tt.tls(leaf)})
-			g := startGateway(t, u.Handler("get-order"), withRecord())
+			g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 			res := g.get(t, "/orders/7")
 			if res.StatusCode != tt.want {
@@ -277,7 +277,7 @@ func TestProxyUpstreamHTTP2(t *testing.T) {
 	srv, _, _ := startTLSEcho(t, ca, tlsUpstream{http2: true})
 	f := newFixture(t)
 	u := f.upstream(t, config.Upstream{URL: srv.URL, TLS: &config.UpstreamTLS{CAFile: ca.file}})
-	g := startGateway(t, u.Handler("get-order"), withRecord())
+	g := startGateway(t, u.Handler("get-order", ResponseOptions{}), withRecord())
 
 	var got seen
 	if err := json.NewDecoder(g.get(t, "/orders/7").Body).Decode(&got); err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -154,10 +155,12 @@ func sortedKeys(m map[string]bool) []string {
 // metricsConfig is a gateway that exercises every feature with metrics of
 // its own: a jwt authenticator (corp) with a JWKS from the test, an
 // api_key authenticator (keys), every rate-limit layer in a real Redis,
-// the auth-failure lockout, and an audit file. Routes: orders (GET
-// /orders/{id}, [corp, keys]), limited (GET /limited, public, one request
-// per hour per IP), watch (GET /watch, [corp] in report mode), pub (GET
-// /pub, public).
+// the auth-failure lockout, an audit file, OpenAPI validation (the spec
+// metricsSpec) and response filtering. Routes: orders (GET /orders/{id},
+// [corp, keys]), limited (GET /limited, public, one request per hour per
+// IP), watch (GET /watch, [corp] in report mode), pub (GET /pub, public),
+// checked (GET /checked/{id}, validated both ways), filtered (GET
+// /filtered, a deny rule and detection).
 func metricsConfig(up *upstream, keys *keyServer, redisURL, apiKey string) string {
 	return authnSetup{
 		upstream:       up.addr,
@@ -172,18 +175,54 @@ func metricsConfig(up *upstream, keys *keyServer, redisURL, apiKey string) strin
   auth_failures: { limit: 1000, per: 1m, lockout: 1m }
 consumers:
 %s
-audit: { sink: file, file: { path: audit.jsonl } }`, redisURL, consumer("acme", "gold", "k1", apiKey)),
+audit: { sink: file, file: { path: audit.jsonl } }
+specs:
+  checked: { file: checked.yaml }`, redisURL, consumer("acme", "gold", "k1", apiKey)),
 		routes: []string{
 			authRoute("orders", "/orders/{id}", "[corp, keys]", "rate_limit: { key: consumer, limit: 1000, per: 1m }"),
 			authRoute("limited", "/limited", "none", "rate_limit: { key: ip, limit: 1, per: 1h }"),
 			authRoute("watch", "/watch", "[corp]", "authn: { mode: report }"),
 			authRoute("pub", "/pub", "none"),
+			authRoute("checked", "/checked/{id}", "none", "validate: { spec: checked, response: enforce }"),
+			authRoute("filtered", "/filtered", "none", `response: { deny: ["$.ok"], detect: report }`),
 		},
 	}.yaml()
 }
 
+// metricsSpec is the OpenAPI document of the checked route: an integer
+// id, and a 200 whose ok is a string, which the test upstream's boolean
+// breaks.
+const metricsSpec = `openapi: 3.0.3
+info: { title: checked, version: "1" }
+paths:
+  /checked/{id}:
+    get:
+      operationId: getChecked
+      parameters:
+        - { name: id, in: path, required: true, schema: { type: integer } }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, properties: { ok: { type: string } } }
+`
+
+// metricsUpstream answers like startUpstream's default handler, and
+// /filtered with a card number for detection to find.
+func metricsUpstream(t testing.TB) *upstream {
+	return startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/filtered" {
+			_, _ = io.WriteString(w, `{"ok":true,"card":"4111111111111111"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+}
+
 // metricsRoutes are the route names of metricsConfig.
-var metricsRoutes = []string{"orders", "limited", "watch", "pub"}
+var metricsRoutes = []string{"orders", "limited", "watch", "pub", "checked", "filtered"}
 
 // TestMetricsCatalogue checks docs/metrics.md against a running gateway:
 // every bulwark_* family scraped has a row there with the same type and
@@ -193,11 +232,11 @@ func TestMetricsCatalogue(t *testing.T) {
 	catalogue, labelDocs := readCatalogue(t)
 
 	rs := startRedis(t)
-	up := startUpstream(t, nil)
+	up := metricsUpstream(t)
 	key := rsaKey(t, 0)
 	keys := startKeyServer(t, rsaJWK("a", &key.PublicKey))
 	apiKey := newAPIKey(t)
-	g := startGateway(t, metricsConfig(up, keys, rs.url(), apiKey), nil)
+	g := startGateway(t, metricsConfig(up, keys, rs.url(), apiKey), map[string][]byte{"checked.yaml": []byte(metricsSpec)})
 
 	good := signRS256(t, key, "a", claims("alice", "orders:read"))
 	forged := signRS256(t, rsaKey(t, 1), "a", claims("alice", "orders:read"))
@@ -214,6 +253,9 @@ func TestMetricsCatalogue(t *testing.T) {
 		{"/limited", nil, 429},
 		{"/watch", nil, 200}, // report mode: a would-deny
 		{"/pub", nil, 200},
+		{"/checked/x", nil, 400}, // not an integer
+		{"/checked/1", nil, 502}, // ok is a boolean, the spec says string
+		{"/filtered", nil, 200},  // ok removed, the card number found
 		{"/nowhere", nil, 404},
 	}
 	for _, r := range requests {

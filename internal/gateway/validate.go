@@ -1,0 +1,257 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/proxy"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
+)
+
+// requestValidator is a route's request validation: the JSON limits of
+// the body, checked while it is read, then (with a spec) the operation's
+// parameters, content type and body schema over the body decoded once.
+// The body is forwarded byte for byte as it arrived.
+type requestValidator struct {
+	next     http.Handler
+	op       *validate.Operation // nil: JSON limits only
+	params   []string            // the route's path parameter names, in order
+	limits   validate.Limits
+	mode     config.Mode // of the operation checks; the JSON limits always enforce
+	problems *problem.Writer
+	failures *prometheus.CounterVec // reason, curried with route and direction
+}
+
+var _ http.Handler = (*requestValidator)(nil)
+
+// responseValidator is a route's response validation, a response stage.
+type responseValidator struct {
+	op       *validate.Operation
+	mode     config.Mode
+	problems *problem.Writer
+	failures *prometheus.CounterVec // reason, curried with route and direction
+}
+
+var _ proxy.ResponseStage = (*responseValidator)(nil)
+
+// validation builds a route's validation stages: the request middleware
+// (nil when request validation is off and there is no body limit to
+// check... the JSON limits always apply) and the response stage (nil when
+// response validation is off).
+func validation(cfg *config.Config, rt config.Route, bodyLimit int64, deps Deps) (func(http.Handler) http.Handler, proxy.ResponseStage, error) {
+	v := rt.Validate
+	var op *validate.Operation
+	if v.Spec != "" && (v.Request != config.ValidateOff || v.Response != config.ValidateOff) {
+		spec := cfg.Spec(v.Spec)
+		if spec == nil {
+			return nil, nil, fmt.Errorf("validate: spec %q is not loaded", v.Spec)
+		}
+		info, ok := spec.Find(rt.Method, rt.Path)
+		if v.Operation != "" {
+			info, ok = spec.FindByID(v.Operation)
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("validate: no operation of spec %q for %s %s", v.Spec, rt.Method, rt.Path)
+		}
+		var err error
+		if op, err = spec.Compile(info, rt.Path, validate.Options{Strict: v.Strict, StrictQuery: v.StrictQuery}); err != nil {
+			return nil, nil, fmt.Errorf("validate: %w", err)
+		}
+	}
+	limits := validate.Limits{
+		MaxDepth:    v.JSON.MaxDepth,
+		MaxMembers:  v.JSON.MaxMembers,
+		MaxElements: v.JSON.MaxElements,
+		MaxString:   int(v.JSON.MaxString),
+		MaxSize:     int64(v.JSON.MaxSize),
+	}
+	if limits.MaxSize == 0 {
+		limits.MaxSize = bodyLimit
+	}
+	failures := deps.Metrics.ValidationFailures
+	req := &requestValidator{
+		params: pathParams(rt.Path), limits: limits, mode: validationMode(v.Request), problems: deps.Problems,
+		failures: failures.MustCurryWith(prometheus.Labels{"route": rt.Name, "direction": "request"}),
+	}
+	if v.Request != config.ValidateOff {
+		req.op = op
+	}
+	mw := func(next http.Handler) http.Handler {
+		r := *req
+		r.next = next
+		return &r
+	}
+	var resp proxy.ResponseStage
+	if op != nil && v.Response != config.ValidateOff {
+		resp = &responseValidator{op: op, mode: validationMode(v.Response), problems: deps.Problems,
+			failures: failures.MustCurryWith(prometheus.Labels{"route": rt.Name, "direction": "response"})}
+	}
+	return mw, resp, nil
+}
+
+func validationMode(m string) config.Mode {
+	if m == config.ValidateReport {
+		return config.ModeReport
+	}
+	return config.ModeEnforce
+}
+
+// pathParams returns the parameter names of a route template in order.
+func pathParams(template string) []string {
+	var names []string
+	for _, seg := range strings.Split(template, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			name, _, _ := strings.Cut(seg[1:len(seg)-1], ":")
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	var body []byte
+	var value any
+	if r.Body != nil && r.Body != http.NoBody {
+		// A fresh buffer per request: the transport may still be sending
+		// it upstream after this handler returned, so it cannot be pooled.
+		buf := make([]byte, 0, max(min(r.ContentLength, v.limits.MaxSize), 512))
+		var err error
+		if isJSON(ct) {
+			body, err = validate.ScanJSON(r.Body, v.limits, buf)
+		} else if v.op != nil {
+			body, err = readAll(r.Body, buf)
+		}
+		var limitErr *validate.LimitError
+		var maxBytes *http.MaxBytesError
+		switch {
+		case errors.As(err, &maxBytes):
+			// The edge's body limit decided the denial; ours to answer.
+			v.problems.Write(w, r, problem.BodyTooLarge())
+			return
+		case errors.As(err, &limitErr):
+			reason := "json_" + limitErr.Rule
+			v.failures.WithLabelValues(reason).Inc()
+			v.problems.Deny(w, r, problem.JSONRefused(reason, limitDetail(limitErr)))
+			return
+		case err != nil:
+			// The client went away mid-body: nobody to answer.
+			w.WriteHeader(proxy.StatusClientClosedRequest)
+			return
+		}
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			if v.op != nil && isJSON(ct) {
+				if value, err = validate.DecodeJSON(body); err != nil {
+					// The scanner accepted it: decoding cannot fail short
+					// of a bug, and a bug must not let it through.
+					v.problems.Deny(w, r, problem.JSONRefused("json_syntax", "The request body is not valid JSON."))
+					return
+				}
+			}
+		}
+	}
+	if v.op != nil && !v.check(w, r, ct, body, value) {
+		return
+	}
+	v.next.ServeHTTP(w, r)
+}
+
+// check runs the operation's checks; false means it answered.
+func (v *requestValidator) check(w http.ResponseWriter, r *http.Request, ct string, body []byte, value any) bool {
+	var params []string
+	if len(v.params) > 0 {
+		params = make([]string, len(v.params))
+		rctx := chi.RouteContext(r.Context())
+		for i, name := range v.params {
+			raw := ""
+			if rctx != nil {
+				raw = rctx.URLParam(name)
+			}
+			if s, err := url.PathUnescape(raw); err == nil {
+				raw = s
+			}
+			params[i] = raw
+		}
+	}
+	err := v.op.ValidateRequest(&validate.Request{
+		Method: r.Method, PathParams: params, Query: r.URL.Query(), Header: r.Header,
+		ContentType: ct, Body: body, BodyValue: value,
+	})
+	var viol *validate.Violation
+	if !errors.As(err, &viol) {
+		return true
+	}
+	v.failures.WithLabelValues(viol.Reason).Inc()
+	p := problem.InvalidRequest(viol.Reason, viol.Detail)
+	if viol.Status == http.StatusUnsupportedMediaType {
+		p = problem.UnsupportedMediaType()
+	}
+	p.Rule = viol.Rule
+	p.Mode = v.mode
+	return !v.problems.Deny(w, r, p)
+}
+
+// limitDetail is the client's sentence for a JSON limit: the rule and
+// where, never a value.
+func limitDetail(e *validate.LimitError) string {
+	at := ""
+	if e.Pointer != "" {
+		at = fmt.Sprintf(" at %q", e.Pointer)
+	}
+	switch e.Rule {
+	case "depth":
+		return fmt.Sprintf("The JSON body nests deeper than %d levels%s.", e.Limit, at)
+	case "members":
+		return fmt.Sprintf("A JSON object in the body has more than %d members%s.", e.Limit, at)
+	case "elements":
+		return fmt.Sprintf("A JSON array in the body has more than %d elements%s.", e.Limit, at)
+	case "string_length":
+		return fmt.Sprintf("A JSON string in the body is longer than %d bytes%s.", e.Limit, at)
+	case "size":
+		return fmt.Sprintf("The JSON body is larger than %d bytes.", e.Limit)
+	case "duplicate_member":
+		return fmt.Sprintf("The JSON body repeats a member name%s.", at)
+	case "invalid_utf8":
+		return fmt.Sprintf("The JSON body is not valid UTF-8%s.", at)
+	case "empty":
+		return "The JSON body is empty."
+	}
+	return fmt.Sprintf("The request body is not valid JSON%s.", at)
+}
+
+// readAll reads a non-JSON body that the operation checks (bounded by the
+// edge's body limit).
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
+}
+
+// Respond checks the upstream response against the operation.
+func (v *responseValidator) Respond(r *http.Request, resp *proxy.Response) error {
+	err := v.op.ValidateResponse(resp.Status, resp.Header, resp.Body)
+	var viol *validate.Violation
+	if !errors.As(err, &viol) {
+		return nil
+	}
+	v.failures.WithLabelValues(viol.Reason).Inc()
+	p := problem.InvalidResponse(viol.Reason)
+	p.Rule = viol.Rule
+	p.Mode = v.mode
+	if !v.problems.Decide(r, p) {
+		return nil
+	}
+	return &proxy.Refusal{Problem: p}
+}

@@ -101,7 +101,7 @@ KEY=demo-key-acme-0123456789abcdef
 curl -i -H "Authorization: Bearer \$TOKEN" $gw/orders/1      # 200, "served_to":"alice"
 curl -i -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '$order' $gw/orders    # 201
 curl -N -H "Authorization: Bearer \$TOKEN" $gw/orders/1/events
-curl -i -H "X-API-Key: \$KEY" $gw/orders                      # 200 as acme; the key is not forwarded
+curl -i -H "X-API-Key: \$KEY" $gw/orders                      # 200 as acme, customers masked ("***"); the key is not forwarded
 curl -i -H "X-API-Key: \$KEY" -H 'X-Bulwark-Subject: admin' $gw/orders/1    # 200, "served_to":"acme": the spoofed header is removed
 
 # Denied by authentication (401 with WWW-Authenticate, 403 insufficient_scope)
@@ -117,6 +117,10 @@ curl -i $gw/admin                                  # 404: no route
 curl -i '$gw/demo-idp/token?sub=alice'             # 404: the identity provider is not behind the gateway
 curl -i -X DELETE $gw/orders/1                     # 405: wrong method, with Allow
 curl -i --path-as-is '$gw/orders/1/../../admin'    # 400: path traversal
+curl -i -H "Authorization: Bearer \$TOKEN" $gw/orders/abc    # 400: orderId breaks the spec's pattern
+curl -i -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"customer":"carol","item":"widget","quantity":0}' $gw/orders    # 400: quantity breaks "minimum"
+curl -i -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"customer":"carol","item":"widget","quantity":3,"status":"shipped"}' $gw/orders    # 400: status is readOnly (mass assignment)
+curl -i -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"customer":"carol","customer":"mallory","item":"widget","quantity":3}' $gw/orders    # 400: duplicate key
 head -c 20000 /dev/zero | tr '\\0' x | curl -i -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' --data-binary @- $gw/orders    # 413: over create-order's 16KiB (401 without the token: authentication comes first)
 
 # Metrics on the admin port

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -200,15 +199,13 @@ func (f *filterStage) refuse(r *http.Request, p problem.Problem) error {
 }
 
 // isJSON reports whether a Content-Type is JSON: application/json or a
-// +json structured syntax suffix (application/problem+json, ...).
+// +json structured syntax suffix (application/problem+json, ...). It reads
+// only the media type before any ';', so that a malformed parameter
+// cannot make a JSON body look like something else to the gateway while
+// the upstream's parser, more lenient, reads it as JSON.
 func isJSON(ct string) bool {
-	if ct == "" {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 

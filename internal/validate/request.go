@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -49,8 +50,10 @@ func (o *Operation) ValidateRequest(req *Request) error {
 			}
 			continue
 		}
-		if !p.repeated {
-			vals = vals[:1]
+		if !p.repeated && len(vals) > 1 {
+			// Parameter pollution: the upstream may read another copy
+			// than the one checked here.
+			return paramViolation(p, "repeated")
 		}
 		if v := o.checkParam(p, vals...); v != nil {
 			return v
@@ -66,8 +69,11 @@ func (o *Operation) ValidateRequest(req *Request) error {
 			continue
 		}
 		raw := vals[0]
-		if p.array && len(vals) > 1 {
+		switch {
+		case p.array && len(vals) > 1:
 			raw = strings.Join(vals, ",") // repeated field lines are one list (RFC 9110 5.3)
+		case len(vals) > 1:
+			return paramViolation(p, "repeated") // which one would the upstream read?
 		}
 		if v := o.checkParam(p, raw); v != nil {
 			return v
@@ -321,10 +327,10 @@ func (o *Operation) checkBody(req *Request) *Violation {
 		return v
 	}
 	if m.ints != nil {
-		if tokens, bad := inexactInt(m.ints, m.schema, value, nil, 0); bad {
+		if tokens, rule, bad := inexactInt(m.ints, m.schema, value, make([]string, 0, 16), 0); bad {
 			field := pointer(tokens)
 			return &Violation{Status: http.StatusBadRequest, Reason: ReasonBodySchema, In: "body", Field: field,
-				Rule: "format", Detail: describe("body", field, "format")}
+				Rule: rule, Detail: describe("body", field, rule)}
 		}
 	}
 	return nil
@@ -607,10 +613,10 @@ func (d *jsonBuilder) value(depth int) (any, error) {
 	return json.Number(s), err
 }
 
-// hasIntFormat reports whether an integer schema with format int32 or int64 is
-// reachable from s through properties, items, additionalProperties or allOf, and
-// records the answer for every schema on the way in memo. A schema met again while
-// its answer is being computed (a cycle) counts as reachable, to stay on the safe side.
+// hasIntFormat reports whether an integer schema is reachable from s through
+// properties, items, additionalProperties or allOf, and records the answer for every
+// schema on the way in memo. A schema met again while its answer is being computed (a
+// cycle) counts as reachable, to stay on the safe side.
 func hasIntFormat(s *openapi3.Schema, memo map[*openapi3.Schema]bool) bool {
 	if s == nil {
 		return false
@@ -619,7 +625,7 @@ func hasIntFormat(s *openapi3.Schema, memo map[*openapi3.Schema]bool) bool {
 		return v
 	}
 	memo[s] = true // in progress
-	found := s.Type.Is(openapi3.TypeInteger) && (s.Format == "int64" || s.Format == "int32")
+	found := s.Type.Is(openapi3.TypeInteger)
 	for _, p := range s.Properties {
 		if p != nil && hasIntFormat(p.Value, memo) {
 			found = true
@@ -634,38 +640,31 @@ func hasIntFormat(s *openapi3.Schema, memo map[*openapi3.Schema]bool) bool {
 	return found
 }
 
-// inexactInt re-checks int32/int64 formats on the exact json.Number text, after
-// kin-openapi accepted the value through float64 (where 2^63 rounds to MaxInt64 and
-// passes). It follows properties, items, additionalProperties and allOf; values under
-// oneOf/anyOf keep kin-openapi's float64 check. It returns the JSON pointer of the first
-// integer out of its format's range.
-func inexactInt(ints map[*openapi3.Schema]bool, s *openapi3.Schema, v any, path []string, depth int) ([]string, bool) {
+// inexactInt re-checks integer schemas on the exact json.Number text, after
+// kin-openapi accepted the value through float64: there 1000.00000000000000001 rounds
+// to 1000 and passes "type: integer" and "maximum: 1000", and 2^63 rounds to MaxInt64
+// and passes format int64. It checks that the number is an integer, its minimum and
+// maximum, and the int32/int64 range, all exactly. It follows properties, items,
+// additionalProperties and allOf; values under oneOf/anyOf keep kin-openapi's float64
+// check. It returns the JSON pointer of the first integer that fails, and the rule.
+func inexactInt(ints map[*openapi3.Schema]bool, s *openapi3.Schema, v any, path []string, depth int) ([]string, string, bool) {
 	if s == nil || !ints[s] || depth > maxJSONDepth {
-		return nil, false
+		return nil, "", false
 	}
 	for _, m := range s.AllOf {
 		if m != nil {
-			if p, bad := inexactInt(ints, m.Value, v, path, depth+1); bad {
-				return p, true
+			if p, rule, bad := inexactInt(ints, m.Value, v, path, depth+1); bad {
+				return p, rule, true
 			}
 		}
 	}
 	switch v := v.(type) {
 	case json.Number:
 		if !s.Type.Is(openapi3.TypeInteger) {
-			return nil, false
+			return nil, "", false
 		}
-		bits := 0
-		switch s.Format {
-		case "int64":
-			bits = 64
-		case "int32":
-			bits = 32
-		default:
-			return nil, false
-		}
-		if _, err := strconv.ParseInt(string(v), 10, bits); errors.Is(err, strconv.ErrRange) {
-			return slices.Clone(path), true
+		if rule := exactInteger(s, string(v)); rule != "" {
+			return slices.Clone(path), rule, true
 		}
 	case map[string]any:
 		for k, item := range v {
@@ -676,19 +675,86 @@ func inexactInt(ints map[*openapi3.Schema]bool, s *openapi3.Schema, v any, path 
 			if sub == nil {
 				continue
 			}
-			if p, bad := inexactInt(ints, sub.Value, item, append(path, k), depth+1); bad {
-				return p, true
+			if p, rule, bad := inexactInt(ints, sub.Value, item, append(path, k), depth+1); bad {
+				return p, rule, true
 			}
 		}
 	case []any:
 		if s.Items == nil || !ints[s.Items.Value] {
-			return nil, false
+			return nil, "", false
 		}
 		for i, item := range v {
-			if p, bad := inexactInt(ints, s.Items.Value, item, append(path, strconv.Itoa(i)), depth+1); bad {
-				return p, true
+			if p, rule, bad := inexactInt(ints, s.Items.Value, item, append(path, strconv.Itoa(i)), depth+1); bad {
+				return p, rule, true
 			}
 		}
 	}
-	return nil, false
+	return nil, "", false
+}
+
+// shortInteger reports whether n is an optional '-' and 1 to 15 digits.
+func shortInteger(n string) bool {
+	n = strings.TrimPrefix(n, "-")
+	if n == "" || len(n) > 15 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// exactInteger checks the number text n against the integer schema s without
+// rounding; it returns the rule broken, or "".
+func exactInteger(s *openapi3.Schema, n string) string {
+	if shortInteger(n) && s.Format != "int32" {
+		// A plain integer of at most 15 digits is exact as a float64:
+		// kin-openapi's own checks were exact. (int32 is checked below:
+		// 15 digits can overflow it.)
+		return ""
+	}
+	r, ok := new(big.Rat).SetString(n)
+	if !ok {
+		return "type"
+	}
+	if !r.IsInt() {
+		return "type"
+	}
+	if s.Min != nil {
+		min := new(big.Rat).SetFloat64(*s.Min)
+		if min != nil && (r.Cmp(min) < 0 || r.Cmp(min) == 0 && s.ExclusiveMin.IsTrue()) {
+			return "minimum"
+		}
+	}
+	if s.Max != nil {
+		max := new(big.Rat).SetFloat64(*s.Max)
+		if max != nil && (r.Cmp(max) > 0 || r.Cmp(max) == 0 && s.ExclusiveMax.IsTrue()) {
+			return "maximum"
+		}
+	}
+	if b := s.ExclusiveMin.Value; b != nil { // OpenAPI 3.1: the bound itself
+		if r.Cmp(new(big.Rat).SetFloat64(*b)) <= 0 {
+			return "exclusiveMinimum"
+		}
+	}
+	if b := s.ExclusiveMax.Value; b != nil {
+		if r.Cmp(new(big.Rat).SetFloat64(*b)) >= 0 {
+			return "exclusiveMaximum"
+		}
+	}
+	bits := 0
+	switch s.Format {
+	case "int64":
+		bits = 64
+	case "int32":
+		bits = 32
+	default:
+		return ""
+	}
+	if !r.Num().IsInt64() || r.Num().Int64() < -(1<<(bits-1)) || r.Num().Int64() > 1<<(bits-1)-1 {
+		return "format"
+	}
+	return ""
 }

@@ -55,10 +55,10 @@ func (o *Operation) ValidateResponse(status int, header http.Header, body []byte
 		return v
 	}
 	if m.ints != nil {
-		if tokens, bad := inexactInt(m.ints, m.schema, value, nil, 0); bad {
+		if tokens, rule, bad := inexactInt(m.ints, m.schema, value, make([]string, 0, 16), 0); bad {
 			field := pointer(tokens)
 			return &Violation{Status: http.StatusBadGateway, Reason: ReasonResponseSchema, In: "response", Field: field,
-				Rule: "format", Detail: describe("response", field, "format")}
+				Rule: rule, Detail: describe("response", field, rule)}
 		}
 	}
 	return nil

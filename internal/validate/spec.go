@@ -222,6 +222,13 @@ func (s *Spec) SecuritySchemes() map[string]SchemeInfo {
 	return out
 }
 
+// ServerPrefixes returns the path prefixes of the servers' URLs ("/api/v1"), their
+// variables replaced by their defaults, without a trailing slash, in document order and
+// without duplicates; a server URL without a path adds none. The slice is a copy.
+func (s *Spec) ServerPrefixes() []string {
+	return slices.Clone(s.prefixes)
+}
+
 // FindByID returns the operation with this operationId.
 func (s *Spec) FindByID(operationID string) (OperationInfo, bool) {
 	i, ok := s.byID[operationID]

@@ -172,6 +172,9 @@ func clip(name string) string {
 
 // describe builds the client sentence of a violation from names only.
 func describe(in, field, rule string) string {
+	if rule == "repeated" {
+		return in + " parameter " + strconv.Quote(field) + " is sent more than once"
+	}
 	switch in {
 	case "body":
 		if field == "" {

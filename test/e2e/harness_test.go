@@ -321,6 +321,9 @@ func writeFile(t testing.TB, path string, content []byte) {
 	t.Helper()
 	// Write then rename, so that a watching or polling gateway never reads
 	// a half-written file.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, content, 0o600); err != nil {
 		t.Fatal(err)

@@ -2,14 +2,18 @@
 // run and with the same load generator and settings, a fixed upstream
 // directly, a tuned bare httputil.ReverseProxy in front of it, and bulwark
 // in front of it (a pass-through route, a JWT route, an API-key route
-// with a per-consumer rate limit counted locally or in Redis, and the
+// with a per-consumer rate limit counted locally or in Redis, the
 // pass-through route with the audit log writing denials only or every
-// request to a file), and checks each bulwark route with that route's
+// request to a file, a POST route with and without OpenAPI validation of
+// a ~1 KB JSON body, and a route with and without response filtering of a
+// ~2.5 KB JSON document), and checks each bulwark route with that route's
 // limits: against the bare proxy; for the rate-limited routes, against the
 // pass-through route; for the route that audits every request, against the
-// one that audits denials only.
+// one that audits denials only; for the validated route, against the bare
+// proxy given the same POST; for the filtered route, against the same
+// document unfiltered.
 //
-//	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-out FILE] [-bulwark PATH]
+//	go run ./test/load [-rounds 3] [-duration 10s] [-connections 32] [-targets a,b,...] [-out FILE] [-bulwark PATH]
 //
 // wrk runs pinned to one CPU (-wrk-cpu), the upstream and the proxy under
 // test to another (-proxy-cpu); only one proxy runs at a time. Rounds are
@@ -25,6 +29,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -36,6 +41,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +62,7 @@ type options struct {
 	proxyCPU    string
 	wrkCPU      string
 	strict      bool
+	targets     string // comma-separated names; "" is every target
 }
 
 func main() {
@@ -89,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.proxyCPU, "proxy-cpu", "0", "taskset CPU list for the upstream and the proxy under test")
 	fs.StringVar(&o.wrkCPU, "wrk-cpu", "1", "taskset CPU list for wrk")
 	fs.BoolVar(&o.strict, "strict", false, "exit with status 1 when a verdict fails")
+	fs.StringVar(&o.targets, "targets", "", "comma-separated targets to measure (default: all); must include bare and the baseline of each judged target")
 	fs.StringVar(&o.role, "role", "", "internal: run as the upstream or the bare proxy")
 	fs.StringVar(&o.listen, "listen", "", "internal: address of a role")
 	fs.StringVar(&o.target, "target", "", "internal: upstream URL of the bare role")
@@ -112,6 +120,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, fmt.Errorf("-role %s needs -listen", o.role)
 	case (o.role == "bare" || o.role == bareTimeoutsName) && o.target == "":
 		return options{}, fmt.Errorf("-role %s needs -target", o.role)
+	}
+	if _, err := selectTargets(targets("", ""), o.targets); err != nil {
+		return options{}, err
 	}
 	return o, nil
 }
@@ -183,6 +194,11 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 		return report{}, err
 	}
 	defer os.RemoveAll(dir)
+	// The validated route's OpenAPI document, which its config names by
+	// this absolute path.
+	if err := os.WriteFile(filepath.Join(dir, benchSpecFile), benchSpec, 0o600); err != nil {
+		return report{}, err
+	}
 
 	procs := &children{}
 	defer procs.stopAll()
@@ -210,7 +226,11 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 	// that verifies it, once for the whole run (see issuer.go). The token
 	// is minted before the targets that carry it, so targets("", "") only
 	// counts them, for the token's lifetime.
-	iss, err := newIssuer(time.Now(), tokenLifetime(o, len(targets("", ""))))
+	counted, err := selectTargets(targets("", ""), o.targets)
+	if err != nil {
+		return report{}, err
+	}
+	iss, err := newIssuer(time.Now(), tokenLifetime(o, len(counted)))
 	if err != nil {
 		return report{}, err
 	}
@@ -229,7 +249,10 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 		self: self, bulwark: bulwark, upstream: upstream, dir: dir, cpu: o.proxyCPU,
 		jwksURL: jwks.url, redisURL: rds.url, apiKeySHA256: apiKeySHA256, procs: procs,
 	}
-	tgs := targets(iss.token, apiKey)
+	tgs, err := selectTargets(targets(iss.token, apiKey), o.targets)
+	if err != nil {
+		return report{}, err
+	}
 	results := map[string][]wrkResult{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, tg := range tgs {
@@ -247,28 +270,41 @@ func measure(ctx context.Context, o options, args []string, progress io.Writer) 
 	if err != nil {
 		return report{}, err
 	}
+	var wrkNote string
+	if slices.ContainsFunc(tgs, target.scripted) {
+		wrkNote = "the POST targets add `-s TARGET.lua`, a generated script that sets the method, the body and its Content-Type"
+	}
 	return report{
 		sums:     sums,
 		verdicts: vs,
 		machine:  mach,
 		command:  commandLine(args),
 		wrk:      strings.Join(wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Duration: o.duration, URL: "URL"}.argv(), " "),
+		wrkNote:  wrkNote,
 		pinning:  fmt.Sprintf("wrk on CPU %s; the upstream, redis-server and the proxy under test on CPU %s, one proxy at a time", o.wrkCPU, o.proxyCPU),
 	}, nil
 }
 
-// measureOnce starts tg, checks that it answers the upstream's body, warms
-// it up, measures it and stops it.
+// measureOnce starts tg, checks its answer to the request wrk will repeat,
+// warms it up, measures it and stops it.
 func measureOnce(ctx context.Context, r *rig, tg target, o options) (wrkResult, error) {
+	var script string
+	if tg.scripted() {
+		script = filepath.Join(r.dir, tg.name+".lua")
+		if err := os.WriteFile(script, wrkScript(tg.requestMethod(), tg.body, tg.contentType), 0o600); err != nil {
+			return wrkResult{}, err
+		}
+	}
 	inst, err := tg.start(ctx, r)
 	if err != nil {
 		return wrkResult{}, err
 	}
 	defer inst.stop()
-	if err := probe(ctx, inst.url, tg.headers); err != nil {
+	url := tg.url(inst)
+	if err := probe(ctx, tg, url); err != nil {
 		return wrkResult{}, err
 	}
-	load := wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Headers: tg.headers, URL: inst.url}
+	load := wrkRun{CPU: o.wrkCPU, Threads: o.threads, Connections: o.connections, Headers: tg.headers, Script: script, URL: url}
 	if o.warmup > 0 {
 		warm := load
 		warm.Duration = o.warmup
@@ -288,15 +324,23 @@ func measureOnce(ctx context.Context, r *rig, tg target, o options) (wrkResult, 
 	return res, res.check()
 }
 
-// probe sends one request and checks that the upstream's answer comes back
-// unchanged: a target that answers anything else would be measured doing
-// the wrong thing.
-func probe(ctx context.Context, url string, headers []string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// probe sends tg's request to url once, as wrk will, and checks the answer
+// with tg's check (by default: the upstream's answer, unchanged): a target
+// that answers anything else, a validation 400 or an unfiltered document,
+// would be measured doing the wrong thing.
+func probe(ctx context.Context, tg target, url string) error {
+	var body io.Reader
+	if tg.body != nil {
+		body = bytes.NewReader(tg.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, tg.requestMethod(), url, body)
 	if err != nil {
 		return err
 	}
-	for _, h := range headers {
+	if tg.contentType != "" {
+		req.Header.Set("Content-Type", tg.contentType)
+	}
+	for _, h := range tg.headers {
 		name, value, _ := strings.Cut(h, ":")
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
@@ -306,12 +350,12 @@ func probe(ctx context.Context, url string, headers []string) error {
 		return fmt.Errorf("probe: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK || string(body) != benchBody {
-		return fmt.Errorf("probe GET %s = %d %q, want 200 with the upstream's body", url, resp.StatusCode, body)
+	if err := tg.checkAnswer(resp.StatusCode, answer); err != nil {
+		return fmt.Errorf("probe %s %s: %w", req.Method, url, err)
 	}
 	return nil
 }

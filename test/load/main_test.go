@@ -40,6 +40,9 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{name: "role without listen", args: []string{"-role", "upstream"}, want: "needs -listen"},
 		{name: "bare without target", args: []string{"-role", "bare", "-listen", "127.0.0.1:1"}, want: "needs -target"},
 		{name: "stray argument", args: []string{"now"}, want: "unexpected arguments"},
+		{name: "unknown target", args: []string{"-targets", "bare,bulwark-nope"}, want: `unknown target "bulwark-nope"`},
+		{name: "targets without bare", args: []string{"-targets", "bulwark"}, want: "bare is needed"},
+		{name: "target without its baseline", args: []string{"-targets", "bare,bulwark-validated"}, want: "bulwark-validated is judged against bare-post"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,5 +92,20 @@ func TestCommandLine(t *testing.T) {
 				t.Errorf("commandLine(%q) = %q, want %q", tt.args, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestBareTargetsRunAKnownRole(t *testing.T) {
+	for _, tg := range targets("tok.en.sig", "bwk_key") {
+		if !strings.HasPrefix(tg.name, bareName) {
+			continue
+		}
+		args := []string{"-role", bareRole(tg.name), "-listen", "127.0.0.1:1", "-target", "http://127.0.0.1:2"}
+		if _, err := parseFlags(args, io.Discard); err != nil {
+			t.Errorf("target %s: its role's flags %q: %v", tg.name, args, err)
+		}
+	}
+	if got := bareRole(barePostName); got != "bare" {
+		t.Errorf("bareRole(%s) = %q, want the bare proxy", barePostName, got)
 	}
 }

@@ -137,6 +137,7 @@ type report struct {
 	machine  machine
 	command  string // how the harness was run
 	wrk      string // the wrk command line, with URL for the target's URL
+	wrkNote  string // what some targets add to it, "" for nothing
 	pinning  string
 }
 
@@ -180,7 +181,11 @@ func (r report) write(w io.Writer) error {
 	fmt.Fprintf(&b, "\nMachine: %s\n", r.machine)
 	fmt.Fprintf(&b, "Pinning: %s\n", r.pinning)
 	fmt.Fprintf(&b, "Command: `%s`\n", r.command)
-	fmt.Fprintf(&b, "Load generator: `%s`\n", r.wrk)
+	if r.wrkNote != "" {
+		fmt.Fprintf(&b, "Load generator: `%s`; %s\n", r.wrk, r.wrkNote)
+	} else {
+		fmt.Fprintf(&b, "Load generator: `%s`\n", r.wrk)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -264,6 +264,17 @@ func TestReportWrite(t *testing.T) {
 	if rep.passed() {
 		t.Errorf("passed() = true, want false with a failed verdict")
 	}
+	if strings.Contains(b.String(), "TARGET.lua") {
+		t.Errorf("report = \n%s\nwant no script note without a POST target", b.String())
+	}
+	rep.wrkNote = "the POST targets add `-s TARGET.lua`"
+	b.Reset()
+	if err := rep.write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Load generator: `taskset -c 1 wrk URL`; the POST targets add `-s TARGET.lua`\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("report = \n%s\nwant it to contain %q", b.String(), want)
+	}
 }
 
 func TestLimitsString(t *testing.T) {

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"text/template"
 )
@@ -29,6 +35,25 @@ const auditDenialsName = "bulwark-audit-denials"
 // timeouts (read, write, idle): not a yardstick, a reference that shows how
 // much of the gap to bare is the price of those timeouts.
 const bareTimeoutsName = "bare-timeouts"
+
+// barePostName is the bare proxy loaded with the POST of benchOrder, the
+// baseline of the validated route.
+const barePostName = "bare-post"
+
+// userName is bulwark's pass-through route for the user document, the
+// baseline of the route that filters it.
+const userName = "bulwark-user"
+
+// benchSpecFile is the name, in the run's scratch directory, of the bench
+// OpenAPI document (testdata/bench-openapi.yaml), which the validated
+// route's config names.
+const benchSpecFile = "bench-openapi.yaml"
+
+// benchSpec is testdata/bench-openapi.yaml: POST /bench (createOrder),
+// whose request body benchOrder is.
+//
+//go:embed testdata/bench-openapi.yaml
+var benchSpec []byte
 
 // rig is the fixed part of a run that every target starts against.
 type rig struct {
@@ -55,6 +80,16 @@ type target struct {
 	// headers are sent with every request ("Name: value"), for targets
 	// whose route needs credentials.
 	headers []string
+	// method, path, body and contentType are the request wrk repeats:
+	// "" is GET and benchPath, nil no body. A target with a body or
+	// another method is loaded through a generated Lua script (wrkScript).
+	method, path string
+	body         []byte
+	contentType  string
+	// check judges the probe's answer, status and body, before the target
+	// is loaded; nil wants 200 and benchBody, the upstream's answer to
+	// GET /bench, unchanged.
+	check func(status int, body []byte) error
 	// limits are the issue's targets for this target against its
 	// baseline (bare unless they name another); nil for a target that is
 	// measured but not judged (see verdicts).
@@ -81,17 +116,76 @@ func (l *limits) against() string {
 
 // instance is a started target.
 type instance struct {
-	url  string // the URL wrk loads
+	base string // scheme://host:port of what wrk loads; the target's path follows
 	stop func()
+}
+
+// requestMethod is the method of tg's request.
+func (tg target) requestMethod() string {
+	if tg.method == "" {
+		return http.MethodGet
+	}
+	return tg.method
+}
+
+// url returns the URL wrk loads on inst.
+func (tg target) url(inst instance) string {
+	if tg.path == "" {
+		return inst.base + benchPath
+	}
+	return inst.base + tg.path
+}
+
+// scripted reports whether wrk needs a script for tg's request: plain wrk
+// sends a GET without a body.
+func (tg target) scripted() bool {
+	return tg.body != nil || tg.requestMethod() != http.MethodGet
+}
+
+// checkAnswer judges the probe's answer to tg's request.
+func (tg target) checkAnswer(status int, body []byte) error {
+	if tg.check == nil {
+		return wantExactly(benchBody)(status, body)
+	}
+	return tg.check(status, body)
+}
+
+// wantExactly wants 200 and want as the body: the upstream's answer,
+// unchanged by the proxy.
+func wantExactly(want string) func(int, []byte) error {
+	return func(status int, body []byte) error {
+		if status != http.StatusOK || string(body) != want {
+			return fmt.Errorf("answer %d %q, want 200 with the upstream's body", status, body)
+		}
+		return nil
+	}
+}
+
+// postTarget makes tg send benchOrder as a JSON POST to benchPath, and
+// want the upstream's acknowledgement back: a validation that refuses the
+// body (400, 415) fails the target before wrk measures a run of refusals.
+func postTarget(tg target) target {
+	tg.method = http.MethodPost
+	tg.body = benchOrder
+	tg.contentType = "application/json"
+	tg.check = wantExactly(benchPostAnswer)
+	return tg
+}
+
+// userTarget makes tg GET the user document, and want it back unchanged.
+func userTarget(tg target) target {
+	tg.path = benchUserPath
+	tg.check = wantExactly(benchUserBody)
+	return tg
 }
 
 // targets returns what one run measures, in the order of each round;
 // token is the bearer token the JWT route accepts (see issuer), apiKey the
 // API key the rate-limited routes accept (their configs hold only its
-// SHA-256, rig.apiKeySHA256). Later capabilities add their own bulwark
-// targets here (a validated route, a filtered route), each with its own
-// config and limits, against bare or against the bulwark route they
-// extend.
+// SHA-256, rig.apiKeySHA256). Each capability adds its own bulwark
+// targets here, each with its own config and limits, against bare or
+// against the target it extends; a baseline comes before the targets
+// judged against it.
 func targets(token, apiKey string) []target {
 	jwtRoute := bulwarkTarget("bulwark-jwt", "bulwark, JWT route (RS256, JWKS over HTTP), the same token on every request",
 		// The issue's target for a JWT route with a repeated token; its
@@ -130,6 +224,32 @@ func targets(token, apiKey string) []target {
 		"the same with allowed: all: one event per request, appended to a file in the run's scratch directory",
 		&limits{minRPS: 0.90, baseline: auditDenialsName},
 		auditAllConfig)
+	// The issue's target for OpenAPI request validation: a validated POST
+	// of a ~1 KB JSON order at ≥ 0.65× the requests/s of the bare proxy
+	// given the same POST, in the same run. bulwark-post, the same POST
+	// on a pass-through route, is measured (not judged) so that the report
+	// shows what validation alone costs.
+	barePost := postTarget(bareTarget(barePostName,
+		"the bare proxy loaded with POST /bench and the ~1 KB JSON order (wrk -s, Content-Type: application/json)"))
+	bulwarkPost := postTarget(bulwarkTarget("bulwark-post",
+		"bulwark, pass-through POST route (auth: none), the same POST; no validation",
+		nil, postConfig))
+	validated := postTarget(bulwarkTarget("bulwark-validated",
+		"bulwark, the same POST route validated against an OpenAPI 3.0 spec (createOrder; request: enforce, strict, JSON limits on)",
+		&limits{minRPS: 0.65, baseline: barePostName},
+		validatedConfig))
+	// The issue's target for response filtering: a route that filters a
+	// ~2.5 KB JSON user document (an allow-list of five paths, one of them
+	// masked) at ≥ 0.70× the requests/s of the same document on a
+	// pass-through route, in the same run.
+	user := userTarget(bulwarkTarget(userName,
+		"bulwark, pass-through route for GET /bench-user, a ~2.5 KB JSON user document",
+		nil, userConfig))
+	filtered := userTarget(bulwarkTarget("bulwark-filtered",
+		"bulwark, the same document filtered: allow-list of 5 paths ($.orders[*].id, ...), $.email masked (redact)",
+		&limits{minRPS: 0.70, baseline: userName},
+		filteredConfig))
+	filtered.check = wantFiltered
 	return []target{
 		directTarget(),
 		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
@@ -143,7 +263,54 @@ func targets(token, apiKey string) []target {
 		redisRoute,
 		auditDenials,
 		auditAll,
+		barePost,
+		bulwarkPost,
+		validated,
+		user,
+		filtered,
 	}
+}
+
+// selectTargets returns the targets of all that list names (comma
+// separated; "" names them all), in the order of all, which measures
+// baselines first. The bare proxy, which the report compares every target
+// with, and the baseline of every judged target selected must be
+// selected too.
+func selectTargets(all []target, list string) ([]target, error) {
+	if strings.TrimSpace(list) == "" {
+		return all, nil
+	}
+	known := make(map[string]bool, len(all))
+	var names []string
+	for _, tg := range all {
+		known[tg.name] = true
+		names = append(names, tg.name)
+	}
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !known[name] {
+			return nil, fmt.Errorf("-targets: unknown target %q; the targets are %s", name, strings.Join(names, ","))
+		}
+		want[name] = true
+	}
+	if !want[bareName] {
+		return nil, fmt.Errorf("-targets: %s is needed: the report compares every target with it", bareName)
+	}
+	var out []target
+	for _, tg := range all {
+		if !want[tg.name] {
+			continue
+		}
+		if tg.limits != nil && !want[tg.limits.against()] {
+			return nil, fmt.Errorf("-targets: %s is judged against %s: add it", tg.name, tg.limits.against())
+		}
+		out = append(out, tg)
+	}
+	return out, nil
 }
 
 // directTarget loads the upstream itself: the ceiling no proxy can reach.
@@ -152,13 +319,23 @@ func directTarget() target {
 		name: "direct",
 		what: "upstream, no proxy",
 		start: func(_ context.Context, r *rig) (instance, error) {
-			return instance{url: "http://" + r.upstream + benchPath, stop: func() {}}, nil
+			return instance{base: "http://" + r.upstream, stop: func() {}}, nil
 		},
 	}
 }
 
+// bareRole is the role a bare target runs this harness in: the bare
+// proxy with bulwark's server timeouts for bare-timeouts, the bare proxy
+// for the others (bare, bare-post).
+func bareRole(name string) string {
+	if name == bareTimeoutsName {
+		return bareTimeoutsName
+	}
+	return "bare"
+}
+
 // bareTarget is the tuned httputil.ReverseProxy of newBareProxy, run as
-// this harness in the role of the same name.
+// this harness in the role bareRole(name).
 func bareTarget(name, what string) target {
 	return target{
 		name: name,
@@ -169,17 +346,17 @@ func bareTarget(name, what string) target {
 				return instance{}, err
 			}
 			p, err := r.procs.start(name, []string{
-				"taskset", "-c", r.cpu, r.self, "-role", name, "-listen", addr, "-target", "http://" + r.upstream,
+				"taskset", "-c", r.cpu, r.self, "-role", bareRole(name), "-listen", addr, "-target", "http://" + r.upstream,
 			})
 			if err != nil {
 				return instance{}, err
 			}
-			url := "http://" + addr + benchPath
-			if err := waitReady(ctx, p, url); err != nil {
+			base := "http://" + addr
+			if err := waitReady(ctx, p, base+benchPath); err != nil {
 				p.stop()
 				return instance{}, err
 			}
-			return instance{url: url, stop: p.stop}, nil
+			return instance{base: base, stop: p.stop}, nil
 		},
 	}
 }
@@ -298,9 +475,121 @@ const auditAllConfig = auditConfig + `  file: { path: "{{.Dir}}/audit-all.jsonl"
   allowed: all
 `
 
+// postConfig routes POST /bench to the upstream with no authentication and
+// no validation: the baseline of validation alone (the route's body limit,
+// server.max_body_size, applies as on every route).
+const postConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+routes:
+  - { name: bench-post, method: POST, path: /bench, upstream: bench, auth: none }
+`
+
+// validatedConfig is postConfig with the route validated against the bench
+// spec (written into the run's scratch directory as benchSpecFile), every
+// validation setting at its default: request: enforce, strict: true (closed
+// objects), the JSON limits on, response validation off.
+const validatedConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+specs:
+  bench: { file: "{{.Dir}}/` + benchSpecFile + `" }
+routes:
+  - name: bench-post
+    method: POST
+    path: /bench
+    upstream: bench
+    auth: none
+    validate: { spec: bench }
+`
+
+// userConfig routes GET /bench-user to the upstream with no authentication:
+// the user document passes unchanged (streamed, not buffered).
+const userConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+routes:
+  - { name: bench-user, method: GET, path: /bench-user, upstream: bench, auth: none }
+`
+
+// filteredConfig is userConfig with the response filtered: five paths kept
+// (everything else dropped), one of them masked. The response is buffered
+// (server.max_response_buffer), parsed, filtered and written again.
+const filteredConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+routes:
+  - name: bench-filtered
+    method: GET
+    path: /bench-user
+    upstream: bench
+    auth: none
+    response:
+      allow: ["$.id", "$.name", "$.email", "$.orders[*].id", "$.orders[*].total"]
+      mask: { "$.email": redact }
+`
+
+// filteredUser is what filteredConfig's rules make of the user document
+// doc: its id and name, its email redacted, and of each order its id and
+// total; nothing else.
+func filteredUser(doc []byte) (map[string]any, error) {
+	var u struct {
+		ID     any `json:"id"`
+		Name   any `json:"name"`
+		Orders []struct {
+			ID    any `json:"id"`
+			Total any `json:"total"`
+		} `json:"orders"`
+	}
+	if err := json.Unmarshal(doc, &u); err != nil {
+		return nil, err
+	}
+	orders := make([]any, len(u.Orders))
+	for i, o := range u.Orders {
+		orders[i] = map[string]any{"id": o.ID, "total": o.Total}
+	}
+	return map[string]any{"id": u.ID, "name": u.Name, "email": "***", "orders": orders}, nil
+}
+
+// wantFiltered judges the filtered route's answer: 200, not the
+// upstream's document, and exactly what the route's rules keep of it (as
+// JSON values: the order of members and the spelling of numbers may
+// differ). An answer that is not filtered would measure a route that
+// does not filter.
+func wantFiltered(status int, body []byte) error {
+	if status != http.StatusOK {
+		return fmt.Errorf("answer %d %q, want 200 with the filtered document", status, body)
+	}
+	if bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace([]byte(benchUserBody))) {
+		return errors.New("answer is the upstream's document unchanged: the route did not filter")
+	}
+	want, err := filteredUser([]byte(benchUserBody))
+	if err != nil {
+		return fmt.Errorf("the upstream's document: %w", err)
+	}
+	var got any
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("answer %q is not JSON: %w", body, err)
+	}
+	if !reflect.DeepEqual(got, any(want)) {
+		wantJSON, _ := json.Marshal(want)
+		return fmt.Errorf("answer %s, want the filtered document %s", body, wantJSON)
+	}
+	return nil
+}
+
 // bulwarkTarget runs the bulwark binary with the config that configTemplate
 // (a text/template over bulwarkConfig) describes, judged by lim (nil: not
-// judged). The config must route GET /bench to the upstream.
+// judged). The config must route the target's request (GET /bench unless
+// the caller sets another) to the upstream.
 func bulwarkTarget(name, what string, lim *limits, configTemplate string) target {
 	tmpl := template.Must(template.New(name).Option("missingkey=error").Parse(configTemplate))
 	return target{
@@ -335,7 +624,7 @@ func bulwarkTarget(name, what string, lim *limits, configTemplate string) target
 				p.stop()
 				return instance{}, err
 			}
-			return instance{url: "http://" + listen + benchPath, stop: p.stop}, nil
+			return instance{base: "http://" + listen, stop: p.stop}, nil
 		},
 	}
 }

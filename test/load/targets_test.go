@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -9,16 +11,24 @@ import (
 	"text/template"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/gateway"
+	"github.com/bulwark-gateway/bulwark/internal/metrics"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
 )
 
 func TestTargetsAndTheirBaselines(t *testing.T) {
 	// Every target, with the limits it is judged by and the headers wrk
 	// sends it. Adding a target means adding it here.
+	post := request{method: "POST", body: benchOrder, contentType: "application/json", check: true}
+	user := request{path: benchUserPath, check: true}
 	want := map[string]struct {
 		limits  *limits
 		headers []string
+		request request // zero: GET /bench, no body, the default check
 	}{
 		"direct":         {},
 		bareName:         {},
@@ -33,6 +43,16 @@ func TestTargetsAndTheirBaselines(t *testing.T) {
 		// same route auditing denials only, which is measured, not judged.
 		auditDenialsName:    {},
 		"bulwark-audit-all": {limits: &limits{minRPS: 0.90, baseline: auditDenialsName}},
+		// The issue's validation target: a validated POST against the
+		// bare proxy given the same POST; the pass-through POST route is
+		// measured to show the price of validation alone.
+		barePostName:        {request: post},
+		"bulwark-post":      {request: post},
+		"bulwark-validated": {limits: &limits{minRPS: 0.65, baseline: barePostName}, request: post},
+		// The issue's filtering target: against the same document on a
+		// pass-through route.
+		userName:           {request: user},
+		"bulwark-filtered": {limits: &limits{minRPS: 0.70, baseline: userName}, request: user},
 	}
 	tgs := targets("tok.en.sig", "bwk_key")
 	index := map[string]int{}
@@ -68,12 +88,28 @@ func TestTargetsAndTheirBaselines(t *testing.T) {
 		if !slices.Equal(tg.headers, w.headers) {
 			t.Errorf("target %q headers = %q, want %q", tg.name, tg.headers, w.headers)
 		}
+		got := request{method: tg.method, path: tg.path, body: tg.body, contentType: tg.contentType, check: tg.check != nil}
+		if !reflect.DeepEqual(got, w.request) {
+			t.Errorf("target %q request = %+v, want %+v", tg.name, got, w.request)
+		}
+		// wrk needs a script for anything but a plain GET.
+		if tg.scripted() != (w.request.method != "" || w.request.body != nil) {
+			t.Errorf("target %q scripted() = %v, want %v", tg.name, tg.scripted(), !tg.scripted())
+		}
 	}
 	for name := range want {
 		if !seen[name] {
 			t.Errorf("targets() has no %q, want it", name)
 		}
 	}
+}
+
+// request is what a target sends and whether it checks the answer itself.
+type request struct {
+	method, path string
+	body         []byte
+	contentType  string
+	check        bool
 }
 
 // authnSummary is what the bench configs say about one authenticator.
@@ -100,6 +136,25 @@ type routeLimitSummary struct {
 	Per          time.Duration
 }
 
+// validateSummary is what the bench configs say about the route's
+// validation, with the file of its spec.
+type validateSummary struct {
+	Spec, SpecFile, Operation, Request, Response string
+	Strict, StrictQuery                          bool
+}
+
+// responseSummary is what the bench configs say about the route's
+// response rules.
+type responseSummary struct {
+	Allow, Deny     []string
+	Mask            map[string]string
+	Preset, Detect  string
+	NonJSON, Mode   string
+	Filters         bool
+	UpstreamErrors  string
+	HeadersToRemove []string
+}
+
 // auditSummary is what the bench configs say about the audit log.
 type auditSummary struct {
 	Sink, Path, Allowed, OnFull string
@@ -109,8 +164,12 @@ type auditSummary struct {
 func TestBulwarkConfigs(t *testing.T) {
 	keyHash := apiKeyHash("bwk_key")
 	// The scratch directory must exist: bulwark refuses an audit file
-	// whose directory does not.
+	// whose directory does not. The run writes the bench spec into it
+	// (see measure).
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, benchSpecFile), benchSpec, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	fill := bulwarkConfig{
 		Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Upstream: "http://127.0.0.1:3", JWKSURL: "http://127.0.0.1:4/jwks.json",
 		RedisURL: "redis://127.0.0.1:5/0", APIKeySHA256: keyHash, Dir: dir,
@@ -119,7 +178,6 @@ func TestBulwarkConfigs(t *testing.T) {
 		`listen: "127.0.0.1:1"`,
 		`admin: { listen: "127.0.0.1:2" }`,
 		`url: "http://127.0.0.1:3"`,
-		"path: " + benchPath,
 		"level: warn",
 	}
 	// Not rate limited: bulwark's defaults, no consumer, no route limit.
@@ -136,7 +194,11 @@ func TestBulwarkConfigs(t *testing.T) {
 		wantAuthn map[string]authnSummary
 		wantRate  rateSummary
 		wantAudit *auditSummary // nil: no audit section
-		wantText  []string
+		wantRoute string        // method and path; "" is GET /bench
+		// nil: no validate, no response section
+		wantValidate *validateSummary
+		wantResponse *responseSummary
+		wantText     []string
 	}{
 		{
 			name:      "pass-through",
@@ -200,6 +262,57 @@ func TestBulwarkConfigs(t *testing.T) {
 			wantAudit: &auditSummary{Sink: "file", Path: filepath.Join(dir, "audit-all.jsonl"), Allowed: "all", OnFull: "drop", QueueSize: 10000},
 			wantText:  append(slices.Clone(common), "auth: none"),
 		},
+		{
+			// The price of validation alone is this route against the
+			// next.
+			name:      "POST, pass-through",
+			template:  postConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			wantRoute: "POST /bench",
+			wantText:  append(slices.Clone(common), "auth: none"),
+		},
+		{
+			// Every validation setting at its default: the issue's
+			// target is for request: enforce with strict objects.
+			name:      "POST, validated",
+			template:  validatedConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			wantRoute: "POST /bench",
+			wantValidate: &validateSummary{
+				Spec: "bench", SpecFile: filepath.Join(dir, benchSpecFile),
+				Request: "enforce", Response: "off", Strict: true,
+			},
+			wantText: append(slices.Clone(common), "auth: none", "validate: { spec: bench }"),
+		},
+		{
+			name:      "user, pass-through",
+			template:  userConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			wantRoute: "GET /bench-user",
+			wantText:  append(slices.Clone(common), "auth: none"),
+		},
+		{
+			name:      "user, filtered",
+			template:  filteredConfig,
+			wantAuth:  config.AuthList{None: true},
+			wantAuthn: map[string]authnSummary{},
+			wantRate:  noLimits,
+			wantRoute: "GET /bench-user",
+			wantResponse: &responseSummary{
+				Allow:   []string{"$.id", "$.name", "$.email", "$.orders[*].id", "$.orders[*].total"},
+				Mask:    map[string]string{"$.email": "redact"},
+				Detect:  "off",
+				NonJSON: "fail",
+				Filters: true,
+			},
+			wantText: append(slices.Clone(common), "auth: none"),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +329,53 @@ func TestBulwarkConfigs(t *testing.T) {
 			if got := len(cfg.Routes); got != 1 {
 				t.Fatalf("routes = %+v, want one", cfg.Routes)
 			}
+			wantRoute := tt.wantRoute
+			if wantRoute == "" {
+				wantRoute = "GET " + benchPath
+			}
+			if got := cfg.Routes[0].Method + " " + cfg.Routes[0].Path; got != wantRoute {
+				t.Errorf("route = %s, want %s", got, wantRoute)
+			}
+			var gotValidate *validateSummary
+			if v := cfg.Routes[0].Validate; v != nil {
+				gotValidate = &validateSummary{
+					Spec: v.Spec, Operation: v.Operation, Request: v.Request, Response: v.Response,
+					Strict: v.Strict, StrictQuery: v.StrictQuery,
+				}
+				if spec, ok := cfg.Specs[v.Spec]; ok {
+					gotValidate.SpecFile = string(spec.File)
+				}
+				// Loaded when the config loads, and the route's
+				// operation found in it (createOrder, by method and
+				// path).
+				if cfg.Spec(v.Spec) == nil {
+					t.Errorf("spec %q not loaded", v.Spec)
+				} else if info, ok := cfg.Spec(v.Spec).Find(cfg.Routes[0].Method, cfg.Routes[0].Path); !ok || info.ID != "createOrder" {
+					t.Errorf("operation of %s = %+v (found %v), want createOrder", wantRoute, info, ok)
+				}
+			}
+			if !reflect.DeepEqual(gotValidate, tt.wantValidate) {
+				t.Errorf("validate = %+v, want %+v", gotValidate, tt.wantValidate)
+			}
+			var gotResponse *responseSummary
+			if r := cfg.Routes[0].Response; r != nil {
+				gotResponse = &responseSummary{
+					Allow: r.Allow, Deny: r.Deny, Mask: r.Mask, Preset: r.Preset, Detect: r.Detect,
+					NonJSON: r.NonJSON, Mode: string(r.Mode), Filters: r.Filters(),
+					UpstreamErrors: r.UpstreamErrors, HeadersToRemove: r.Headers.Remove,
+				}
+			}
+			if !reflect.DeepEqual(gotResponse, tt.wantResponse) {
+				t.Errorf("response = %+v, want %+v", gotResponse, tt.wantResponse)
+			}
+			// What bulwark validate does after loading: compile every
+			// route's chain.
+			m := metrics.New(metrics.BuildInfo{})
+			h, err := gateway.Build(cfg, gateway.Deps{Log: zap.NewNop(), Metrics: m, Problems: problem.New(zap.NewNop(), m.Denials)})
+			if err != nil {
+				t.Fatalf("bulwark cannot build the %s config: %v\n%s", tt.name, err, b.String())
+			}
+			h.Close()
 			if got := cfg.Routes[0].Auth; !reflect.DeepEqual(got, tt.wantAuth) {
 				t.Errorf("route auth = %+v, want %+v", got, tt.wantAuth)
 			}
@@ -298,4 +458,89 @@ func TestNewAPIKey(t *testing.T) {
 	if other == key {
 		t.Errorf("newAPIKey() twice = %q, want a new key each run", key)
 	}
+}
+
+func TestSelectTargets(t *testing.T) {
+	all := targets("tok.en.sig", "bwk_key")
+	names := func(tgs []target) string {
+		var out []string
+		for _, tg := range tgs {
+			out = append(out, tg.name)
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		name string
+		list string
+		want string // names, in measuring order
+	}{
+		{name: "default: all", list: "", want: names(all)},
+		{name: "blank: all", list: "  ", want: names(all)},
+		// In the order of targets(), baselines first, whatever the
+		// order given; spaces and repeats do not matter.
+		{
+			name: "the new targets",
+			list: "bulwark-filtered, bulwark-user,bare,bulwark-validated,bare-post,bulwark-post,bare",
+			want: "bare,bare-post,bulwark-post,bulwark-validated,bulwark-user,bulwark-filtered",
+		},
+		{name: "bare alone", list: "bare", want: "bare"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selectTargets(all, tt.list)
+			if err != nil {
+				t.Fatalf("selectTargets(%q) error = %v", tt.list, err)
+			}
+			if names(got) != tt.want {
+				t.Errorf("selectTargets(%q) = %s, want %s", tt.list, names(got), tt.want)
+			}
+		})
+	}
+}
+
+func TestWantFiltered(t *testing.T) {
+	want, err := filteredUser([]byte(benchUserBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the route keeps: five paths of a ~2.5 KB document.
+	if n := len(filtered); n*3 > len(benchUserBody) {
+		t.Errorf("filtered document = %d bytes of %d, want most of it dropped", n, len(benchUserBody))
+	}
+	withExtra := strings.Replace(string(filtered), `"id"`, `"phone":"+49 30 1234567","id"`, 1)
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		wantErr string // "" for none
+	}{
+		{name: "filtered", status: 200, body: string(filtered)},
+		{name: "members in another order", status: 200, body: `{"orders":` + mustJSON(t, want["orders"]) + `,"email":"***","name":"Ann Example","id":"usr_7Q2M9K4T"}`},
+		{name: "not filtered", status: 200, body: benchUserBody, wantErr: "did not filter"},
+		{name: "a field too many", status: 200, body: withExtra, wantErr: "want the filtered document"},
+		{name: "email not masked", status: 200, body: strings.Replace(string(filtered), `"***"`, `"ann.example@example.com"`, 1), wantErr: "want the filtered document"},
+		{name: "an error", status: 502, body: `{"type":"about:blank"}`, wantErr: "answer 502"},
+		{name: "not JSON", status: 200, body: "<html>", wantErr: "not JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := wantFiltered(tt.status, []byte(tt.body))
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("wantFiltered(%d, %.60q...) = %v, want error %q", tt.status, tt.body, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

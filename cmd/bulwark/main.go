@@ -5,6 +5,7 @@
 //	bulwark version                    print version, commit and Go version
 //	bulwark healthcheck [--url URL]    probe a running gateway's /readyz; exit 0 when ready
 //	bulwark hash-key [--generate]      print the SHA-256 of an API key read from stdin
+//	bulwark inventory --config FILE    list the specs' operations with the gateway's request counts
 package main
 
 import (
@@ -25,6 +26,7 @@ Commands:
   version       print version, commit and Go version
   healthcheck   probe a running gateway's readiness endpoint (for container health checks)
   hash-key      print the SHA-256 of an API key read from stdin (or --generate a new key)
+  inventory     list the specs' operations and the running gateway's request counts
 
 Run "bulwark <command> --help" for the flags of a command.
 Documentation: docs/ in the source tree, starting with docs/configuration.md.
@@ -53,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return healthcheck(rest, stdout, stderr)
 	case "hash-key":
 		return hashKey(rest, stdin, stdout, stderr)
+	case "inventory":
+		return inventoryCmd(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -13,6 +13,7 @@ package authn
 import (
 	"context"
 	"errors"
+	"github.com/bulwark-gateway/bulwark/internal/authz"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,8 +98,8 @@ func unavailable(reason, description string) *Failure {
 	return &Failure{Status: http.StatusServiceUnavailable, Reason: reason, Code: "temporarily_unavailable", Description: description}
 }
 
-// Realm is the realm of every challenge.
-const Realm = "bulwark"
+// Realm is the realm of every challenge, the authorization stage's too.
+const Realm = authz.Realm
 
 // Deps is what authenticators need besides their config.
 type Deps struct {

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"github.com/bulwark-gateway/bulwark/internal/authz"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,7 +69,7 @@ func (f *stageFixture) do(route string, r *http.Request) *httptest.ResponseRecor
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		h := mw(Require(rt, f.problems)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := mw(authz.Require(rt, f.problems)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.hits++
 			f.last = r
 			w.WriteHeader(http.StatusOK)

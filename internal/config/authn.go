@@ -95,8 +95,10 @@ type RouteAuthn struct {
 
 // Require is a route's `require:` section: what the principal must hold.
 type Require struct {
-	Scopes []string `yaml:"scopes" doc:"Scopes the principal must all hold (403 insufficient_scope otherwise)."`
-	Roles  Unbuilt  `yaml:"roles" unbuilt:"role requirements (authorization)"`
+	Scopes    []string            `yaml:"scopes" doc:"Scopes the principal must all hold (403 insufficient_scope otherwise)."`
+	AnyScopes []string            `yaml:"any_scopes" doc:"Scopes of which the principal must hold at least one."`
+	Roles     []string            `yaml:"roles" doc:"Roles the principal must all hold."`
+	Claims    map[string][]string `yaml:"claims" doc:"Claims (dotted paths) that must hold one of the listed values."`
 }
 
 // Time is a point in time written as RFC 3339 (2027-01-31T00:00:00Z) or as

@@ -420,11 +420,22 @@ func (c *checker) checkRouteAuth(p string, rt *Route) {
 			}
 		}
 	}
-	if rt.Require != nil {
-		if rt.Auth.None && len(rt.Require.Scopes) > 0 {
-			c.errf(p+".require.scopes", "a public route (auth: none) has no principal to hold scopes")
+	if q := rt.Require; q != nil {
+		if rt.Auth.None && len(q.Scopes)+len(q.AnyScopes)+len(q.Roles)+len(q.Claims) > 0 {
+			c.errf(p+".require", "a public route (auth: none) has no principal to hold scopes, roles or claims")
 		}
-		c.checkWords(p+".require.scopes", rt.Require.Scopes, "scope")
+		c.checkWords(p+".require.scopes", q.Scopes, "scope")
+		c.checkWords(p+".require.any_scopes", q.AnyScopes, "scope")
+		c.checkWords(p+".require.roles", q.Roles, "role")
+		for _, name := range sortedNames(q.Claims) {
+			cp := p + ".require.claims." + name
+			if name == "" || slices.Contains(strings.Split(name, "."), "") {
+				c.keyErrf(cp, "a claim name, or a dotted path such as realm_access.tenant")
+			}
+			if len(q.Claims[name]) == 0 {
+				c.errf(cp, "must list at least one value")
+			}
+		}
 	}
 }
 

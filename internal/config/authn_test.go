@@ -471,13 +471,16 @@ func TestRouteAuthnErrors(t *testing.T) {
 		{name: "authn.forward_credential", src: routeAuthn("auth: [corp], authn: { forward_credential: yes }"), want: []string{
 			"8:96: routes[0].authn.forward_credential: expected true or false"}},
 		{name: "require.scopes on a public route", src: routeAuthn("auth: none, require: { scopes: [orders:read] }"), want: []string{
-			"8:84: routes[0].require.scopes: a public route (auth: none) has no principal to hold scopes"}},
+			"8:74: routes[0].require: a public route (auth: none) has no principal to hold scopes, roles or claims"}},
 		{name: "require.scopes words", src: routeAuthn("auth: [corp], require: { scopes: [\"orders:read admin\", \"\"] }"), want: []string{
 			"8:87: routes[0].require.scopes[0]: a scope is one non-empty word without spaces",
 			"8:108: routes[0].require.scopes[1]: a scope is one non-empty word without spaces",
 		}},
-		{name: "require.roles is not built", src: routeAuthn("auth: [corp], require: { roles: [admin] }"), want: []string{
-			"8:78: routes[0].require.roles: not supported yet: this build of Bulwark has no role requirements (authorization) stage; remove the key (ignoring it would fail open)"}},
+		{name: "require.roles words", src: routeAuthn("auth: [corp], require: { roles: [\"a b\"] }"), want: []string{
+			"8:86: routes[0].require.roles[0]: a role is one non-empty word without spaces"}},
+		{name: "require.claims", src: routeAuthn("auth: [corp], require: { claims: { \"a..b\": [x], tenant: [] } }"), want: []string{
+			"8:88: routes[0].require.claims.a..b: a claim name, or a dotted path such as realm_access.tenant",
+			"8:109: routes[0].require.claims.tenant: must list at least one value"}},
 	})
 }
 
@@ -760,7 +763,7 @@ func TestAuthnSchema(t *testing.T) {
 		{name: "expires not a time", src: consumersWith("- { id: acme, api_keys: [ { id: k1, sha256: \"" + hashOf("k") + "\", expires: \"31/01/2027\" } ] }")},
 		{name: "sha256 not hex", src: consumersWith("- { id: acme, api_keys: [ { id: k1, sha256: bwk_key } ] }")},
 		{name: "route require and authn", src: routeAuthn("auth: [corp], require: { scopes: [orders:read] }, authn: { query_param: access_token, dpop: optional }"), ok: true},
-		{name: "route require roles", src: routeAuthn("auth: [corp], require: { roles: [admin] }")},
+		{name: "route require roles", src: routeAuthn("auth: [corp], require: { roles: [admin], any_scopes: [a, b], claims: { tenant: [acme] } }"), ok: true},
 		{name: "principal header", src: lines("principal_headers: { subject: X-User-Subject, consumer: \"\" }", minimal), ok: true},
 	}
 	for _, tt := range tests {

@@ -114,6 +114,7 @@ type Config struct {
 	Audit          *Audit                   `yaml:"audit" doc:"The audit log: one JSON event per request, to stdout, a file, syslog or an HTTP collector. Absent: no audit events."`
 	Response       Responses                `yaml:"response" doc:"How every route treats upstream responses: error masking, fingerprint headers, the mask hash key."`
 	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP, one server span per request. Absent: no spans (the trace context is still propagated)."`
+	RoutesFromSpec []SpecRoutes             `yaml:"routes_from_spec" doc:"Specs that drive routes: one route per operation, authenticated as the spec's security says, and a catch-all that answers 404 to undocumented requests."`
 	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 
 	specs    map[string]*validate.Spec // loaded specs, by name

@@ -13,7 +13,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "unknown top-level key lists the known keys",
 			src:  lines(minimal, "sever: {}"),
 			want: "6:1: sever",
-			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, response, tracing, routes)`,
+			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, response, tracing, routes_from_spec, routes)`,
 		},
 		{
 			name: "unknown nested key",
@@ -212,11 +212,6 @@ func TestDecodeUnbuilt(t *testing.T) {
 		src  string
 		want string
 	}{
-		{
-			name: "route require roles",
-			src:  routeWith("require: { roles: [admin] }"),
-			want: "t.yaml:9:16: routes[0].require.roles: not supported yet: this build of Bulwark has no role requirements (authorization) stage; remove the key (ignoring it would fail open)",
-		},
 		{
 			name: "route authorize",
 			src:  routeWith("authorize: { mode: report }"),

@@ -4,6 +4,18 @@ package config
 // against (docs/validation.md).
 type Spec struct {
 	File Path `yaml:"file" required:"true" doc:"The OpenAPI 3.0 document (YAML or JSON). $refs resolve from local files only."`
+	// Deprecations dates the operations the document marks deprecated, by
+	// operationId, for the Deprecation, Sunset and Link response headers.
+	Deprecations map[string]Deprecation `yaml:"deprecations" doc:"Dates and links of operations the document marks deprecated: true, by operationId. Their responses carry Deprecation (RFC 9745), Sunset (RFC 8594) and Link rel=deprecation headers."`
+}
+
+// Deprecation is one entry of a spec's `deprecations:`. Every field is
+// optional: an operation marked deprecated in its document gets a
+// Deprecation header with or without one (docs/validation.md).
+type Deprecation struct {
+	Since  Time   `yaml:"since" doc:"When the operation was (or will be) deprecated: the Deprecation header's date. Absent: @0, deprecated at an unknown date."`
+	Sunset Time   `yaml:"sunset" doc:"When the operation stops working: the Sunset header (RFC 8594). Absent: no Sunset header."`
+	Link   string `yaml:"link" pattern:"^https?://" doc:"A page about the deprecation (migration guide): sent as Link: <url>; rel=\"deprecation\"."`
 }
 
 // Validation modes of a route's request and response validation: the

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"net/url"
+	"strings"
+
 	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
 
@@ -27,7 +30,49 @@ func (c *checker) checkSpecs() {
 			c.cfg.specs = map[string]*validate.Spec{}
 		}
 		c.cfg.specs[name] = spec
+		c.checkDeprecations(p+".deprecations", s.Deprecations, spec)
 	}
+}
+
+// checkDeprecations checks a spec's deprecations: each names an operation
+// of the document that it marks deprecated, and its dates and link make a
+// valid header.
+func (c *checker) checkDeprecations(p string, deps map[string]Deprecation, spec *validate.Spec) {
+	for _, id := range sortedNames(deps) {
+		d := deps[id]
+		dp := p + "." + id
+		op, ok := spec.FindByID(id)
+		switch {
+		case !ok:
+			c.keyErrf(dp, "the spec has no operation with operationId %q", id)
+			continue
+		case !op.Deprecated:
+			c.keyErrf(dp, "operation %q (%s %s) is not marked deprecated: true in the spec; mark it there, the spec is the source of truth", id, op.Method, op.Path)
+			continue
+		}
+		if !d.Since.IsZero() && !d.Sunset.IsZero() && d.Sunset.Before(d.Since.Time) {
+			c.errf(dp+".sunset", "is before since: an operation cannot stop working before it is deprecated")
+		}
+		if d.Link != "" {
+			if err := checkDeprecationLink(d.Link); err != "" {
+				c.errf(dp+".link", "%s", err)
+			}
+		}
+	}
+}
+
+// checkDeprecationLink returns why link cannot go into a Link header, or
+// "". It becomes `<link>; rel="deprecation"`, so it must be an absolute
+// http(s) URL with nothing that could end the angle brackets.
+func checkDeprecationLink(link string) string {
+	if strings.ContainsAny(link, "<> \t\r\n\"") || strings.ContainsFunc(link, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
+		return "must be a URL without spaces, quotes, angle brackets or non-ASCII characters (percent-encode them)"
+	}
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "must be an absolute http or https URL, e.g. https://example.com/docs/migrate"
+	}
+	return ""
 }
 
 // Spec returns the loaded OpenAPI document of specs.<name>; nil when the

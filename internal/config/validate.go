@@ -84,7 +84,7 @@ func (c *checker) validate() {
 	c.checkTracing()
 	c.checkResponses()
 	c.checkSpecs()
-	c.checkRoutes()
+	c.checkRoutesFromSpec() // expands routes_from_spec into routes, then checks every route
 }
 
 func (c *checker) checkServer() {

@@ -84,6 +84,8 @@ func (c *Config) warn() []Error {
 			at(fmt.Sprintf("server.trusted_proxies[%d]", i), "trusts every peer: any client can set its own X-Forwarded-For and X-Request-Id")
 		}
 	}
+	c.attributeGenerated(r.errs)
+	r.errs = append(r.errs, c.specWarnings()...)
 	sortErrors(r.errs)
 	return r.errs
 }

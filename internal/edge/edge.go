@@ -17,7 +17,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,7 +113,7 @@ func New(cfg config.Server, deps Deps) (func(http.Handler) http.Handler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	strip, err := compileStrip(cfg.IdentityHeaders)
+	strip, err := compileStrip(slices.Concat(cfg.IdentityHeaders, methodOverrideHeaders()))
 	if err != nil {
 		return nil, fmt.Errorf("identity_headers: %w", err)
 	}
@@ -271,6 +274,11 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if methodOverrideQuery(r.URL.RawQuery) {
+		if e.problems.Deny(w, r, problem.MethodOverride()) {
+			return
+		}
+	}
 	// Set after cleanHeaders: a client naming X-Request-Id in Connection
 	// must not be able to strip the id the upstream receives.
 	r.Header["X-Request-Id"] = idSlices[1:2:2]
@@ -279,4 +287,34 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(r.Header, "Tracestate")
 	}
 	e.next.ServeHTTP(w, r)
+}
+
+// methodOverrideHeaders are the headers some frameworks read to run
+// another method than the request's (a POST that the application treats
+// as a DELETE): a client could reach a function the route's method does
+// not allow. They are stripped from every request, like identity headers.
+func methodOverrideHeaders() []string {
+	return []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+}
+
+// methodOverrideQuery reports whether a raw query carries the _method
+// parameter that Rails, Laravel and others read as the request's method.
+// It cannot be stripped without changing the URL the client signed or
+// cached, so the request is refused.
+func methodOverrideQuery(raw string) bool {
+	if raw == "" || !strings.Contains(raw, "method") {
+		return false
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		if name == "_method" {
+			return true
+		}
+		if strings.Contains(name, "%") {
+			if n, err := url.QueryUnescape(name); err == nil && n == "_method" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -45,6 +45,9 @@ func TestCleanHeaders(t *testing.T) {
 		{name: "identity headers removed", header: http.Header{"X-User": {"admin"}, "X-User-Id": {"1"}, "X-Remote-User": {"a"}, "X-Forwarded-User": {"a"},
 			"X-Auth-Subject": {"a"}, "X-Authenticated-User": {"a"}, "X-Consumer-Id": {"a"}, "X-Tenant": {"t"}, "X-Username": {"kept"}},
 			want: []string{"X-Username"}},
+		{name: "method override headers removed", header: http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"PUT"},
+			"X-Method-Override": {"PATCH"}, "X_http_method_override": {"DELETE"}, "Accept": {"*/*"}},
+			want: []string{"Accept"}},
 		{name: "underscore spellings removed", header: http.Header{"X_user": {"admin"}, "X_forwarded_for": {"1.2.3.4"}, "X_bulwark_route": {"a"}, "X_trace": {"kept"}},
 			want: []string{"X_trace"}},
 		{name: "upgrade header without Connection upgrade dropped", header: http.Header{"Upgrade": {"websocket"}},
@@ -81,5 +84,23 @@ func TestCleanHeaders(t *testing.T) {
 				t.Errorf("Trailer = %v, want nil", r.Trailer)
 			}
 		})
+	}
+}
+
+func TestMethodOverrideQuery(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"":                       false,
+		"a=1":                    false,
+		"_method=DELETE":         true,
+		"a=1&_method=PUT":        true,
+		"_method":                true,
+		"%5Fmethod=DELETE":       true,
+		"x_method=1&my_method=2": false,
+		"q=_method":              false,
+		"a=1&_methods=1":         false,
+	} {
+		if got := methodOverrideQuery(raw); got != want {
+			t.Errorf("methodOverrideQuery(%q) = %v, want %v", raw, got, want)
+		}
 	}
 }

@@ -23,10 +23,11 @@ type readiness interface {
 	Degraded() string
 }
 
-// adminHandler serves /livez, /readyz, /healthz and /metrics. /livez and
-// /readyz are always open (probes); everything else is restricted when the
-// listener is bound beyond loopback: the peer must be inside admin.allow
-// and, when admin.token is set, present it as a bearer token.
+// adminHandler serves /livez, /readyz, /healthz, /metrics and /inventory.
+// /livez and /readyz are always open (probes); everything else is
+// restricted when the listener is bound beyond loopback: the peer must be
+// inside admin.allow and, when admin.token is set, present it as a bearer
+// token.
 type adminHandler struct {
 	mux        *http.ServeMux
 	restricted bool
@@ -37,7 +38,7 @@ type adminHandler struct {
 
 var _ http.Handler = (*adminHandler)(nil)
 
-func newAdminHandler(cfg config.Admin, ready readiness, metrics http.Handler, pw *problem.Writer) *adminHandler {
+func newAdminHandler(cfg config.Admin, ready readiness, metrics, inventory http.Handler, pw *problem.Writer) *adminHandler {
 	a := &adminHandler{
 		mux:        http.NewServeMux(),
 		restricted: !config.LoopbackOnly(cfg.Listen),
@@ -60,6 +61,7 @@ func newAdminHandler(cfg config.Admin, ready readiness, metrics http.Handler, pw
 		plain(w, http.StatusOK, "ready")
 	})
 	a.mux.Handle("GET /metrics", metrics)
+	a.mux.Handle("GET /inventory", inventory)
 	return a
 }
 

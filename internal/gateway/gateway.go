@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/edge"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/inventory"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
@@ -37,6 +38,17 @@ type Deps struct {
 	// RateStore counts rate limits across reloads; nil gives the Handler
 	// a local store of its own (bulwark validate, tests).
 	RateStore ratelimit.Store
+	// Inventory counts the requests of spec operations across reloads;
+	// nil gives the Handler a registry of its own (bulwark validate,
+	// tests).
+	Inventory *inventory.Registry
+	// Undocumented records requests to a spec-validated upstream that
+	// match no operation (routes_from_spec); nil means Inventory.
+	Undocumented interface{ Undocumented(upstream, path string) }
+
+	// catalog is the inventory catalog of the config being built: routes
+	// attach to its operations (set by Build).
+	catalog *inventory.Catalog
 }
 
 // Handler is one compiled config: edge, router and route chains. It is safe
@@ -47,6 +59,7 @@ type Handler struct {
 	upstreams map[string]*proxy.Upstream
 	authn     *authn.Set
 	ownStore  ratelimit.Store // closed with the Handler; nil when shared
+	catalog   *inventory.Catalog
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -62,6 +75,14 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		h.ownStore = ratelimit.NewLocal(cfg.RateLimits.MaxKeys, nil)
 		deps.RateStore = h.ownStore
 	}
+	if deps.Inventory == nil {
+		deps.Inventory = inventory.New(inventory.Options{Undocumented: deps.Metrics.Undocumented})
+	}
+	if deps.Undocumented == nil {
+		deps.Undocumented = deps.Inventory
+	}
+	h.catalog = deps.Inventory.Catalog(cfg)
+	deps.catalog = h.catalog
 	edgeMode := cfg.RateLimits.Mode
 	if edgeMode == config.ModeInherit {
 		edgeMode = cfg.Mode
@@ -122,6 +143,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Config returns the config the Handler was built from.
 func (h *Handler) Config() *config.Config { return h.cfg }
+
+// Catalog returns the Handler's inventory catalog: its specs' operations
+// and the routes that validate against them.
+func (h *Handler) Catalog() *inventory.Catalog { return h.catalog }
 
 // Ready returns "" when the Handler can decide every request (its
 // authenticators have loaded their keys), else why not.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/bulwark-gateway/bulwark/internal/authn"
+	"github.com/bulwark-gateway/bulwark/internal/authz"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/edge"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
@@ -28,6 +30,18 @@ type routeTable struct {
 	anyHost  *chi.Mux
 	methods  []string // every method some route serves, for Allow
 	problems *problem.Writer
+	// undocumented are the catch-alls of routes_from_spec, longest prefix
+	// first; recorder counts their requests (nil: only the 404).
+	undocumented []catchAll
+	recorder     interface{ Undocumented(upstream, path string) }
+}
+
+// catchAll answers the requests under a spec's path prefix that no route
+// takes: they are undocumented for the spec.
+type catchAll struct {
+	prefix   string // "" covers every path
+	upstream string
+	route    *exchange.Route
 }
 
 var _ http.Handler = (*routeTable)(nil)
@@ -85,6 +99,12 @@ func newRouteTable(cfg *config.Config, upstreams map[string]*proxy.Upstream, set
 		}
 	}
 	slices.Sort(t.methods)
+	for _, u := range cfg.Undocumented() {
+		t.undocumented = append(t.undocumented, catchAll{prefix: u.Prefix, upstream: u.Upstream,
+			route: &exchange.Route{Name: u.Name, Upstream: u.Upstream, Mode: config.ModeEnforce}})
+	}
+	slices.SortStableFunc(t.undocumented, func(a, b catchAll) int { return cmp.Compare(len(b.prefix), len(a.prefix)) })
+	t.recorder = deps.Undocumented
 	t.anyHost.NotFound(t.unmatched)
 	t.anyHost.MethodNotAllowed(t.unmatched)
 	return t, nil
@@ -114,13 +134,37 @@ func (t *routeTable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // unmatched answers a request that no route takes: 405 with Allow when some
-// route serves the path with another method, else 404.
+// route serves the path with another method, else 404; under the prefix
+// of a spec that drives routes, that 404 is an undocumented request,
+// recorded and bound to the spec's catch-all (never proxied).
 func (t *routeTable) unmatched(w http.ResponseWriter, r *http.Request) {
 	if allow := t.allowed(r, r.URL.Path); allow != "" {
 		t.problems.Deny(w, r, problem.MethodNotAllowed(allow))
 		return
 	}
+	if ca := t.catchAll(r.URL.Path); ca != nil {
+		if rec := exchange.From(r.Context()); rec != nil {
+			rec.Route = ca.route
+		}
+		if t.recorder != nil {
+			t.recorder.Undocumented(ca.upstream, r.URL.Path)
+		}
+		t.problems.Deny(w, r, problem.Undocumented())
+		return
+	}
 	t.problems.Deny(w, r, problem.NotFound())
+}
+
+// catchAll returns the catch-all with the longest prefix that covers path
+// ("/v1" covers /v1 and /v1/..., not /v1x); nil when none does.
+func (t *routeTable) catchAll(path string) *catchAll {
+	for i := range t.undocumented {
+		ca := &t.undocumented[i]
+		if rest, ok := strings.CutPrefix(path, ca.prefix); ok && (rest == "" || rest[0] == '/') {
+			return ca
+		}
+	}
+	return nil
 }
 
 // allowed lists the methods some route serves for this host and path; ""
@@ -209,7 +253,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	if filterView != nil {
 		h = filterView(h)
 	}
-	h = authn.Require(rt, deps.Problems)(h)
+	h = authz.Require(rt, deps.Problems)(h)
 	h = limiter.Route(rt)(h)
 	authenticate, err := set.Stage(rt)
 	if err != nil {

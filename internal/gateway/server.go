@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/audit"
 	"github.com/bulwark-gateway/bulwark/internal/authn"
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/inventory"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
@@ -58,6 +61,9 @@ type Server struct {
 	// tracer exports spans; nil without a tracing section (tracing
 	// settings need a restart).
 	tracer *tracing.Tracer
+	// inventory counts operation and undocumented requests for the
+	// process's life, so /inventory survives reloads.
+	inventory *inventory.Registry
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -70,11 +76,12 @@ type Server struct {
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	m := metrics.New(opts.Build)
 	s := &Server{
-		opts:     opts,
-		log:      opts.Log,
-		metrics:  m,
-		problems: problem.New(opts.Log.Named("deny"), m.Denials),
-		authn:    authn.NewRegistry(opts.Log.Named("authn"), m.JWKSRefresh),
+		opts:      opts,
+		log:       opts.Log,
+		metrics:   m,
+		problems:  problem.New(opts.Log.Named("deny"), m.Denials),
+		authn:     authn.NewRegistry(opts.Log.Named("authn"), m.JWKSRefresh),
+		inventory: inventory.New(inventory.Options{Undocumented: m.Undocumented}),
 	}
 	m.SetKeySetAges(func(yield func(string, time.Duration)) {
 		if h := s.active.Load(); h != nil {
@@ -120,7 +127,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 }
 
 func (s *Server) deps() Deps {
-	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn, RateStore: s.rate}
+	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn, RateStore: s.rate,
+		Inventory: s.inventory, Undocumented: s.inventory}
 }
 
 // Ready implements readiness: ready once every listener is up and every
@@ -459,7 +467,7 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 	metricsH := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{Registry: s.metrics.Registry})
 	admin = &http.Server{
 		Addr:              cfg.Admin.Listen,
-		Handler:           newAdminHandler(cfg.Admin, s, metricsH, s.problems),
+		Handler:           newAdminHandler(cfg.Admin, s, metricsH, http.HandlerFunc(s.serveInventory), s.problems),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -480,6 +488,23 @@ func (s *Server) servers(cfg *config.Config) (public, admin, redirect *http.Serv
 		}
 	}
 	return public, admin, redirect
+}
+
+// serveInventory answers GET /inventory on the admin listener: the
+// running config's specs and operations with their request counts, and
+// the undocumented paths seen (inventory.Snapshot as JSON).
+func (s *Server) serveInventory(w http.ResponseWriter, r *http.Request) {
+	body, err := json.MarshalIndent(s.inventory.Snapshot(s.active.Load().Catalog()), "", "  ")
+	if err != nil { // strings, numbers and times cannot fail to marshal
+		s.problems.Write(w, r, problem.Internal())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(body, '\n')) // a client that hung up needs no answer
+	}
 }
 
 // httpsPort is the port redirects point at, from the public listener's

@@ -7,12 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/inventory"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
 	"github.com/bulwark-gateway/bulwark/internal/validate"
@@ -30,6 +33,13 @@ type requestValidator struct {
 	mode     config.Mode // of the operation checks; the JSON limits always enforce
 	problems *problem.Writer
 	failures *prometheus.CounterVec // reason, curried with route and direction
+	// seen counts the requests of the route's operation for the
+	// inventory; nil without a spec.
+	seen *inventory.Counter
+	// deprecation is the headers of a deprecated operation, nil for
+	// others; deprecated counts its requests.
+	deprecation *deprecationHeaders
+	deprecated  prometheus.Counter
 }
 
 var _ http.Handler = (*requestValidator)(nil)
@@ -51,21 +61,25 @@ var _ proxy.ResponseStage = (*responseValidator)(nil)
 func validation(cfg *config.Config, rt config.Route, bodyLimit int64, deps Deps) (func(http.Handler) http.Handler, proxy.ResponseStage, error) {
 	v := rt.Validate
 	var op *validate.Operation
-	if v.Spec != "" && (v.Request != config.ValidateOff || v.Response != config.ValidateOff) {
+	var info validate.OperationInfo
+	if v.Spec != "" {
 		spec := cfg.Spec(v.Spec)
 		if spec == nil {
 			return nil, nil, fmt.Errorf("validate: spec %q is not loaded", v.Spec)
 		}
-		info, ok := spec.Find(rt.Method, rt.Path)
+		var ok bool
+		info, ok = spec.Find(rt.Method, rt.Path)
 		if v.Operation != "" {
 			info, ok = spec.FindByID(v.Operation)
 		}
 		if !ok {
 			return nil, nil, fmt.Errorf("validate: no operation of spec %q for %s %s", v.Spec, rt.Method, rt.Path)
 		}
-		var err error
-		if op, err = spec.Compile(info, rt.Path, validate.Options{Strict: v.Strict, StrictQuery: v.StrictQuery}); err != nil {
-			return nil, nil, fmt.Errorf("validate: %w", err)
+		if v.Request != config.ValidateOff || v.Response != config.ValidateOff {
+			var err error
+			if op, err = spec.Compile(info, rt.Path, validate.Options{Strict: v.Strict, StrictQuery: v.StrictQuery}); err != nil {
+				return nil, nil, fmt.Errorf("validate: %w", err)
+			}
 		}
 	}
 	limits := validate.Limits{
@@ -85,6 +99,15 @@ func validation(cfg *config.Config, rt config.Route, bodyLimit int64, deps Deps)
 	}
 	if v.Request != config.ValidateOff {
 		req.op = op
+	}
+	if v.Spec != "" {
+		// Counted even with validation off: the route still serves the
+		// operation, and the inventory is about use.
+		req.seen = deps.catalog.Route(v.Spec, info, rt.Name)
+		if info.Deprecated {
+			req.deprecation = newDeprecationHeaders(cfg.Specs[v.Spec].Deprecations[info.ID])
+			req.deprecated = deps.Metrics.Deprecated.WithLabelValues(rt.Name)
+		}
 	}
 	mw := func(next http.Handler) http.Handler {
 		r := *req
@@ -119,6 +142,15 @@ func pathParams(template string) []string {
 }
 
 func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v.seen.Inc()
+	if v.deprecation != nil {
+		v.deprecated.Inc()
+		// Set now, so that the gateway's own answers (a 400, a 502) carry
+		// them too; the writer sets them again over what the upstream
+		// sent.
+		v.deprecation.set(w.Header())
+		w = &deprecationWriter{ResponseWriter: w, hdr: v.deprecation}
+	}
 	ct := r.Header.Get("Content-Type")
 	var body []byte
 	var value any
@@ -255,3 +287,71 @@ func (v *responseValidator) Respond(r *http.Request, resp *proxy.Response) error
 	}
 	return &proxy.Refusal{Problem: p}
 }
+
+// deprecationHeaders are the response headers of a deprecated operation:
+// Deprecation (RFC 9745) always, Sunset (RFC 8594) and Link
+// rel="deprecation" (RFC 9745 section 3) when configured.
+type deprecationHeaders struct {
+	deprecation, sunset, link string
+}
+
+// newDeprecationHeaders formats the headers of d once. Without since, the
+// Deprecation date is @0 (the Unix epoch): RFC 9745 needs a date, and a
+// date in the past says "deprecated already" without inventing when.
+func newDeprecationHeaders(d config.Deprecation) *deprecationHeaders {
+	h := &deprecationHeaders{deprecation: "@0"}
+	if !d.Since.IsZero() {
+		h.deprecation = "@" + strconv.FormatInt(d.Since.Unix(), 10)
+	}
+	if !d.Sunset.IsZero() {
+		h.sunset = d.Sunset.UTC().Format(http.TimeFormat)
+	}
+	if d.Link != "" {
+		h.link = "<" + d.Link + `>; rel="deprecation"`
+	}
+	return h
+}
+
+// set puts the headers into hdr: Deprecation and Sunset replace any value
+// there (the gateway's configuration wins over the upstream's), the
+// deprecation link is added once, beside the upstream's other links.
+func (d *deprecationHeaders) set(hdr http.Header) {
+	hdr["Deprecation"] = []string{d.deprecation}
+	if d.sunset != "" {
+		hdr["Sunset"] = []string{d.sunset}
+	}
+	if d.link != "" {
+		links := slices.DeleteFunc(hdr["Link"], func(l string) bool { return l == d.link })
+		hdr["Link"] = append(links, d.link)
+	}
+}
+
+// deprecationWriter sets the deprecation headers again when the final
+// status is written. ReverseProxy adds the upstream's headers to the ones
+// already set (so an upstream's own Deprecation would make a second
+// value) and clears them all after a 1xx answer; setting them here, for
+// streamed and buffered responses alike, leaves exactly one of each.
+type deprecationWriter struct {
+	http.ResponseWriter
+	hdr   *deprecationHeaders
+	wrote bool
+}
+
+func (d *deprecationWriter) WriteHeader(code int) {
+	if !d.wrote && (code >= http.StatusOK || code == http.StatusSwitchingProtocols) {
+		d.wrote = true
+		d.hdr.set(d.ResponseWriter.Header())
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *deprecationWriter) Write(b []byte) (int, error) {
+	if !d.wrote {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (ReverseProxy's flushes and
+// upgrades) reach the connection's writer.
+func (d *deprecationWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }

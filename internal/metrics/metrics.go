@@ -80,6 +80,12 @@ type Metrics struct {
 	// SensitiveData counts sensitive-looking values found in responses, by
 	// route and kind (card_number, jwt, private_key, secret).
 	SensitiveData *prometheus.CounterVec
+	// Undocumented counts requests to a spec-validated upstream that match
+	// no operation of its spec, by upstream (API inventory).
+	Undocumented *prometheus.CounterVec
+	// Deprecated counts requests to operations their spec marks
+	// deprecated, by route.
+	Deprecated *prometheus.CounterVec
 
 	keySetAge *keySetAge
 }
@@ -173,6 +179,14 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_sensitive_data_detected_total",
 			Help: "Sensitive-looking values found in responses, by route and kind.",
 		}, []string{"route", "kind"}),
+		Undocumented: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_undocumented_requests_total",
+			Help: "Requests to a spec-validated upstream that matched no operation of its spec (shadow or zombie endpoints), by upstream.",
+		}, []string{"upstream"}),
+		Deprecated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_deprecated_requests_total",
+			Help: "Requests to operations their OpenAPI spec marks deprecated, by route.",
+		}, []string{"route"}),
 		AuditDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_audit_events_dropped_total",
 			Help: "Audit events lost because the queue was full (audit.on_full), or undelivered at shutdown.",
@@ -203,6 +217,7 @@ func New(info BuildInfo) *Metrics {
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 		m.AuditEvents, m.AuditDropped, m.AuditFailures,
 		m.ValidationFailures, m.FilterActions, m.SensitiveData,
+		m.Undocumented, m.Deprecated,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)

@@ -41,6 +41,16 @@ func NotFound() Problem {
 		OWASP: owaspInventory, NIST: nistInventory()}
 }
 
+// Undocumented is the answer for a request under the path prefix of a
+// spec that drives routes (routes_from_spec) that no route takes: an
+// operation the spec does not document, a shadow endpoint. Like NotFound
+// it always enforces: there is no route to let it through to.
+func Undocumented() Problem {
+	return Problem{Status: http.StatusNotFound, Slug: "undocumented-endpoint", Title: "Not Found",
+		Detail: "No documented operation matches this path.", Stage: StageRoute, Reason: "undocumented", Protocol: true,
+		OWASP: owaspInventory, NIST: nistInventory()}
+}
+
 // MethodNotAllowed is the answer for a path whose routes do not accept the
 // method; allow lists the methods that they do accept.
 func MethodNotAllowed(allow string) Problem {
@@ -194,6 +204,27 @@ func InsufficientScope(challenge string) Problem {
 		Detail: "The access token does not grant the scopes this route requires.", Stage: StageAuthz,
 		Reason: "insufficient_scope", Header: http.Header{"Www-Authenticate": {challenge}},
 		OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
+}
+
+// InsufficientPrivileges is the answer when the principal lacks a role or
+// a claim value the route requires (require.roles, require.claims). reason
+// is missing_role or claim_mismatch; the challenge is the route's
+// insufficient_scope one, as RFC 6750 has no other error for it.
+func InsufficientPrivileges(reason, challenge string) Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "insufficient-privileges", Title: "Forbidden",
+		Detail: "The caller does not hold the roles or attributes this route requires.", Stage: StageAuthz,
+		Reason: reason, Header: http.Header{"Www-Authenticate": {challenge}},
+		OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
+}
+
+// MethodOverride is the answer to a request whose query carries _method,
+// which some frameworks read as the request's method: a client could reach
+// a function its route does not allow (broken function level
+// authorization). It always enforces.
+func MethodOverride() Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "method-override", Title: "Bad Request",
+		Detail: "Method override parameters are not accepted.", Stage: StageEdge, Reason: "method_override",
+		Protocol: true, OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
 }
 
 // TooManyRequests is the answer for a request over a rate limit. layer is

@@ -14,13 +14,14 @@ func TestCatalogueDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []Problem{
-		NotFound(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
+		NotFound(), Undocumented(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
 		BadHost(), HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
 		BadGateway(), GatewayTimeout(), AdminForbidden(), AdminUnauthorized(), Internal(),
 		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"), InsufficientScope("x"),
 		TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
+		InsufficientPrivileges("x", "x"), MethodOverride(),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -59,12 +60,12 @@ func TestAuthProblemsNameTheThreat(t *testing.T) {
 // admin listener) carry none.
 func TestDenialsNameTheThreat(t *testing.T) {
 	for _, p := range []Problem{
-		NotFound(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
+		NotFound(), Undocumented(), MethodNotAllowed("GET"), NonCanonicalPath("dot_segment", "x"), BadFraming("x", "x"),
 		HeadersTooLarge(), BodyTooLarge(), UpgradeRefused(), UpgradeUnsupported(), CORSRefused(),
 		Unauthenticated("x", "x", nil), BadCredentialRequest("x", "x", nil), AuthUnavailable("x"),
 		InsufficientScope("x"), TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
-		ResponseNotFiltered("x"), SensitiveData(), NoView(),
+		ResponseNotFiltered("x"), SensitiveData(), NoView(), InsufficientPrivileges("x", "x"), MethodOverride(),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)

@@ -191,13 +191,14 @@ specs:
 
 // metricsSpec is the OpenAPI document of the checked route: an integer
 // id, and a 200 whose ok is a string, which the test upstream's boolean
-// breaks.
+// breaks. The operation is deprecated, for bulwark_deprecated_requests_total.
 const metricsSpec = `openapi: 3.0.3
 info: { title: checked, version: "1" }
 paths:
   /checked/{id}:
     get:
       operationId: getChecked
+      deprecated: true
       parameters:
         - { name: id, in: path, required: true, schema: { type: integer } }
       responses:
@@ -266,10 +267,11 @@ func TestMetricsCatalogue(t *testing.T) {
 	families, _ := scrapeAfter(t, g, len(requests))
 
 	// Families that only exist under a config other than metricsConfig,
-	// with why. Empty while metricsConfig turns every feature on; an entry
-	// whose family is scraped after all fails the test, so the list cannot
-	// go stale.
-	notScraped := map[string]string{}
+	// with why. An entry whose family is scraped after all fails the test,
+	// so the list cannot go stale.
+	notScraped := map[string]string{
+		"bulwark_undocumented_requests_total": "needs routes_from_spec, which metricsConfig does not use (test/e2e/specroutes_test.go covers it)",
+	}
 
 	for name, f := range families {
 		if !strings.HasPrefix(name, "bulwark_") {

@@ -516,7 +516,7 @@ func DecodeJSON(body []byte) (any, error) {
 	dec.Reset(bytes.NewReader(body))
 	// One copy of the body: plain strings, names and numbers are
 	// substrings of it, which saves an allocation for each of them.
-	d := jsonBuilder{dec: dec, src: string(body)}
+	d := jsonBuilder{dec: dec, src: string(body), keys: make([]string, 0, 32), vals: make([]any, 0, 32)}
 	v, err := d.value(0)
 	if err == nil {
 		if _, err = dec.ReadToken(); err == io.EOF {
@@ -532,9 +532,13 @@ func DecodeJSON(body []byte) (any, error) {
 var jsonDecoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
 
 // jsonBuilder builds the value of a document from the tokens jsontext reads.
+// Members and elements are gathered on two stacks first, so that every map
+// and slice is made once at its final size instead of growing.
 type jsonBuilder struct {
-	dec *jsontext.Decoder
-	src string
+	dec  *jsontext.Decoder
+	src  string
+	keys []string
+	vals []any
 }
 
 // text returns the text of the raw scalar v that the decoder just read:
@@ -562,7 +566,7 @@ func (d *jsonBuilder) value(depth int) (any, error) {
 		if _, err := d.dec.ReadToken(); err != nil {
 			return nil, err
 		}
-		m := map[string]any{}
+		base := len(d.keys)
 		for d.dec.PeekKind() != '}' {
 			raw, err := d.dec.ReadValue()
 			if err != nil {
@@ -576,22 +580,32 @@ func (d *jsonBuilder) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			m[name] = v
+			d.keys = append(d.keys, name)
+			d.vals = append(d.vals, v)
 		}
+		m := make(map[string]any, len(d.keys)-base)
+		for i := base; i < len(d.keys); i++ {
+			m[d.keys[i]] = d.vals[i]
+		}
+		d.keys, d.vals = d.keys[:base], d.vals[:base]
 		_, err := d.dec.ReadToken()
 		return m, err
 	case '[':
 		if _, err := d.dec.ReadToken(); err != nil {
 			return nil, err
 		}
-		a := []any{}
+		base := len(d.vals)
 		for d.dec.PeekKind() != ']' {
 			v, err := d.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			a = append(a, v)
+			d.vals = append(d.vals, v)
+			d.keys = append(d.keys, "") // keeps the two stacks level
 		}
+		a := make([]any, len(d.vals)-base)
+		copy(a, d.vals[base:])
+		d.keys, d.vals = d.keys[:base], d.vals[:base]
 		_, err := d.dec.ReadToken()
 		return a, err
 	}
@@ -709,10 +723,10 @@ func shortInteger(n string) bool {
 // exactInteger checks the number text n against the integer schema s without
 // rounding; it returns the rule broken, or "".
 func exactInteger(s *openapi3.Schema, n string) string {
-	if shortInteger(n) && s.Format != "int32" {
+	if shortInteger(n) && (s.Format != "int32" || len(n) <= 9) {
 		// A plain integer of at most 15 digits is exact as a float64:
-		// kin-openapi's own checks were exact. (int32 is checked below:
-		// 15 digits can overflow it.)
+		// kin-openapi's own checks were exact. (A longer int32 is checked
+		// below: 10 to 15 digits can overflow it.)
 		return ""
 	}
 	r, ok := new(big.Rat).SetString(n)

@@ -142,6 +142,9 @@ func (f *filterStage) Respond(r *http.Request, resp *proxy.Response) error {
 	if prog == nil { // report mode let a principal without a view through
 		return nil
 	}
+	if len(resp.Body) == 0 {
+		return nil // nothing to filter, nothing that could leak
+	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		if f.nonJSON {
 			f.passed.Inc()

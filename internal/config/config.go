@@ -208,22 +208,22 @@ type UpstreamTLS struct {
 
 // Route is one method + path that the gateway serves, with its chain.
 type Route struct {
-	Name        string         `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
-	Method      string         `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
-	Path        string         `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
-	Host        string         `yaml:"host" doc:"Only match requests for this host (optional)."`
-	Upstream    string         `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
-	Auth        AuthList       `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
-	Mode        Mode           `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
-	MaxBodySize Size           `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
-	WebSocket   bool           `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
-	CORS        *CORS          `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
-	Authn       *RouteAuthn    `yaml:"authn" doc:"How this route reads and forwards credentials."`
-	Require     *Require       `yaml:"require" doc:"What the principal must hold: scopes."`
-	Validate    *RouteValidate `yaml:"validate" doc:"OpenAPI validation of requests and responses, and JSON body limits."`
-	RateLimit   RouteLimits    `yaml:"rate_limit" doc:"One limit, or a list of limits, on this route: requests per period per key."`
-	Authorize   Unbuilt        `yaml:"authorize" unbuilt:"object-level authorization"`
-	Response    *RouteResponse `yaml:"response" doc:"Response field filtering, sensitive-data detection and upstream error masking."`
+	Name        string          `yaml:"name" required:"true" pattern:"^[A-Za-z0-9_.-]{1,64}$" doc:"Unique route name; used in metrics and audit events."`
+	Method      string          `yaml:"method" required:"true" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"HTTP method (GET, POST, ...)."`
+	Path        string          `yaml:"path" required:"true" pattern:"^/" doc:"Path pattern with {params}, matched against the canonical path."`
+	Host        string          `yaml:"host" doc:"Only match requests for this host (optional)."`
+	Upstream    string          `yaml:"upstream" required:"true" doc:"Name of the upstream to proxy to."`
+	Auth        AuthList        `yaml:"auth" required:"true" doc:"none, or a list of authenticators (any one must accept)."`
+	Mode        Mode            `yaml:"mode" doc:"Mode of the route's stages: enforce or report (overrides the top level)."`
+	MaxBodySize Size            `yaml:"max_body_size" doc:"Largest request body for this route (overrides server.max_body_size)."`
+	WebSocket   bool            `yaml:"websocket" doc:"Allow WebSocket (Upgrade) requests on this route."`
+	CORS        *CORS           `yaml:"cors" doc:"Cross-origin policy; the gateway answers preflights itself."`
+	Authn       *RouteAuthn     `yaml:"authn" doc:"How this route reads and forwards credentials."`
+	Require     *Require        `yaml:"require" doc:"What the principal must hold: scopes."`
+	Validate    *RouteValidate  `yaml:"validate" doc:"OpenAPI validation of requests and responses, and JSON body limits."`
+	RateLimit   RouteLimits     `yaml:"rate_limit" doc:"One limit, or a list of limits, on this route: requests per period per key."`
+	Authorize   *RouteAuthorize `yaml:"authorize" doc:"Object-level rules in CEL over the principal and the request (path, query, headers, JSON body)."`
+	Response    *RouteResponse  `yaml:"response" doc:"Response field filtering, sensitive-data detection and upstream error masking."`
 }
 
 // CORS is a route's cross-origin resource sharing policy.

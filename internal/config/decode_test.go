@@ -206,28 +206,6 @@ func TestDecodeFileErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeUnbuilt(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		want string
-	}{
-		{
-			name: "route authorize",
-			src:  routeWith("authorize: { mode: report }"),
-			want: "t.yaml:9:5: routes[0].authorize: not supported yet: this build of Bulwark has no object-level authorization stage; remove the key (ignoring it would fail open)",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			errs := parseErrors(t, tt.src, nil)
-			if got := errs.Error(); got != tt.want {
-				t.Errorf("error = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 // routeWith returns a valid config whose one route has the extra key on
 // line 9.
 func routeWith(extra string) string {

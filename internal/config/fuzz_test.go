@@ -37,6 +37,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(lines("server: { listen: \"${HOST\" }", minimal)))
 	// An unbuilt top-level key and an unbuilt route key.
 	f.Add([]byte(lines("audit: { sink: stdout }", oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, validate: {}"))))
+	// Object-level rules: one that compiles, one that does not parse.
+	f.Add([]byte(oneRoute(`name: r, method: GET, path: "/u/{id}", upstream: app, auth: none, authorize: { deny_status: 404, rules: [ { name: a, expr: 'request.path.id == "x"' }, { name: b, expr: 'request.query.' } ] }`)))
 	// Route problems: duplicate pair, bad path, OPTIONS beside cors.
 	f.Add([]byte(twoRoutes(
 		"name: a, method: GET, path: \"/a/{x}\", upstream: app, auth: none, cors: { origins: [\"*\"] }",

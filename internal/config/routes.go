@@ -59,6 +59,7 @@ func (c *checker) checkRoutes() {
 		c.checkRouteLimits(p, rt)
 		c.checkRouteValidate(p, rt)
 		c.checkRouteResponse(p, rt)
+		c.checkRouteAuthorize(p, rt)
 		if c.set(p+".max_body_size") && rt.MaxBodySize <= 0 {
 			c.errf(p+".max_body_size", "must be greater than 0 (leave it out to use server.max_body_size)")
 		}
@@ -302,4 +303,17 @@ func checkOrigin(o string) error {
 		return errors.New(form)
 	}
 	return nil
+}
+
+// PathParams returns the parameter names of a route path template, in
+// order ("/users/{userId}/orders/{orderId:[0-9]+}" gives userId, orderId).
+func PathParams(template string) []string {
+	var names []string
+	for seg := range strings.SplitSeq(template, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			name, _, _ := strings.Cut(seg[1:len(seg)-1], ":")
+			names = append(names, name)
+		}
+	}
+	return names
 }

@@ -152,7 +152,8 @@ func TestSchemaValidates(t *testing.T) {
 		{name: "empty auth list", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: []")},
 		{name: "none in an auth list", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: [a, none]")},
 		{name: "route without auth", src: oneRoute("name: r, method: GET, path: /, upstream: app")},
-		{name: "unbuilt route key", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, authorize: {}")},
+		{name: "authorize without rules", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, authorize: {}")},
+		{name: "authorize", src: oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, authorize: { deny_status: 404, rules: [ { name: a, expr: \"true\" } ] }"), ok: true},
 		{name: "bad upstream name", src: lines("upstreams: { \"a b\": { url: \"http://x\" } }")},
 		{name: "lower-case method", src: oneRoute("name: r, method: get, path: /, upstream: app, auth: none")},
 	}

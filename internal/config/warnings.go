@@ -28,6 +28,9 @@ func (c *Config) warn() []Error {
 		if rt.Mode == ModeReport && c.Mode != ModeReport {
 			at(fmt.Sprintf("routes[%d].mode", i), "route %q runs in report mode: its denials are only recorded (would_deny) and its requests go through", rt.Name)
 		}
+		if a := rt.Authorize; a != nil && a.Mode == ModeReport && rt.Mode != ModeReport && (rt.Mode == ModeEnforce || c.Mode != ModeReport) {
+			at(fmt.Sprintf("routes[%d].authorize.mode", i), "route %q checks its object-level rules in report mode: requests that break them reach the upstream", rt.Name)
+		}
 	}
 	for i, rt := range c.Routes {
 		// The innermost mode wins: authn.mode, else the route's, else the

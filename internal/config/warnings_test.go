@@ -31,6 +31,11 @@ func TestWarnings(t *testing.T) {
 			want: []string{"t.yaml:1:7: mode: every route runs in report mode: denials are only recorded (would_deny) and every request goes through"},
 		},
 		{
+			name: "object-level rules in report mode",
+			src:  oneRoute("name: r, method: GET, path: /, upstream: app, auth: none, authorize: { mode: report, rules: [ { name: a, expr: 'true' } ] }"),
+			want: []string{`t.yaml:4:84: routes[0].authorize.mode: route "r" checks its object-level rules in report mode: requests that break them reach the upstream`},
+		},
+		{
 			name: "no routes",
 			src:  lines("upstreams:", "  app: { url: \"http://127.0.0.1:9000\" }"),
 			want: []string{

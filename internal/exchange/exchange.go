@@ -81,6 +81,14 @@ type Record struct {
 	mu        sync.Mutex
 	denied    *Decision  // the first enforced denial
 	wouldDeny []Decision // the denials that report mode let through
+	// Body is the request's JSON body, decoded once under the JSON limits
+	// (validate.DecodeJSON: maps, slices, strings, bools, nil and
+	// json.Number, which object-level rules convert in place to int64 or
+	// float64) by the first stage that needs it; valid when BodyRead.
+	// BodyRead false means no stage decoded it (no JSON body, or none
+	// needed it).
+	Body     any
+	BodyRead bool
 	// UpstreamStatus is the upstream's status code; 0 when the upstream
 	// was not reached.
 	UpstreamStatus int

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/filter"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
 
 // filterStage is a route's response filtering: the response side
@@ -145,7 +146,7 @@ func (f *filterStage) Respond(r *http.Request, resp *proxy.Response) error {
 	if len(resp.Body) == 0 {
 		return nil // nothing to filter, nothing that could leak
 	}
-	if !isJSON(resp.Header.Get("Content-Type")) {
+	if !validate.IsJSON(resp.Header.Get("Content-Type")) {
 		if f.nonJSON {
 			f.passed.Inc()
 			return nil
@@ -199,17 +200,6 @@ func (f *filterStage) refuse(r *http.Request, p problem.Problem) error {
 		return nil
 	}
 	return &proxy.Refusal{Problem: p}
-}
-
-// isJSON reports whether a Content-Type is JSON: application/json or a
-// +json structured syntax suffix (application/problem+json, ...). It reads
-// only the media type before any ';', so that a malformed parameter
-// cannot make a JSON body look like something else to the gateway while
-// the upstream's parser, more lenient, reads it as JSON.
-func isJSON(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 // private makes a response that depends on who asked uncacheable by shared

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
 	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
 
 // routeTable dispatches a request to its route: routes with a host first,
@@ -200,7 +201,8 @@ func requestHost(r *http.Request) string {
 // headers and a browser can read it), authentication, the plan and route
 // rate limits, scope requirements, the response view check, upgrade
 // policy, body limit, request validation (JSON limits, then the OpenAPI
-// operation), then the proxy, whose response stages are response
+// operation), the object-level rules (after validation, so they read the
+// body validation decoded), then the proxy, whose response stages are response
 // validation and then field filtering (filtering last, so nothing a rule
 // did not allow leaves). Stages a route does not configure are not in its chain at all. It
 // also returns the route's CORS policy for the path's preflight handler.
@@ -215,9 +217,14 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		MaskErrors:   cfg.Response.UpstreamErrors == "mask",
 		MaxBuffer:    int64(cfg.Server.MaxResponseBuffer),
 	}
+	objects, err := authz.Authorize(rt, authz.Deps{Problems: deps.Problems, Decisions: deps.Metrics.AuthzDecisions,
+		Limits: validate.Limits{MaxSize: limit}})
+	if err != nil {
+		return nil, nil, err
+	}
 	var validateRequest func(http.Handler) http.Handler
 	if rt.Validate != nil {
-		mw, stage, err := validation(cfg, rt, limit, deps)
+		mw, stage, err := validation(cfg, rt, limit, objects.ReadsBody(), deps)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -245,6 +252,9 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		}
 	}
 	h := up.Handler(rt.Name, resp)
+	if objects != nil {
+		h = objects.Middleware(h)
+	}
 	if validateRequest != nil {
 		h = validateRequest(h)
 	}

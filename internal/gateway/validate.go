@@ -9,12 +9,12 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/inventory"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
@@ -28,6 +28,7 @@ import (
 type requestValidator struct {
 	next     http.Handler
 	op       *validate.Operation // nil: JSON limits only
+	decode   bool                // decode a JSON body for a later stage even without op
 	params   []string            // the route's path parameter names, in order
 	limits   validate.Limits
 	mode     config.Mode // of the operation checks; the JSON limits always enforce
@@ -54,11 +55,12 @@ type responseValidator struct {
 
 var _ proxy.ResponseStage = (*responseValidator)(nil)
 
-// validation builds a route's validation stages: the request middleware
+// validation builds a route's validation stages (decode: a later stage,
+// the object-level rules, reads the decoded JSON body): the request middleware
 // (nil when request validation is off and there is no body limit to
 // check... the JSON limits always apply) and the response stage (nil when
 // response validation is off).
-func validation(cfg *config.Config, rt config.Route, bodyLimit int64, deps Deps) (func(http.Handler) http.Handler, proxy.ResponseStage, error) {
+func validation(cfg *config.Config, rt config.Route, bodyLimit int64, decode bool, deps Deps) (func(http.Handler) http.Handler, proxy.ResponseStage, error) {
 	v := rt.Validate
 	var op *validate.Operation
 	var info validate.OperationInfo
@@ -94,7 +96,7 @@ func validation(cfg *config.Config, rt config.Route, bodyLimit int64, deps Deps)
 	}
 	failures := deps.Metrics.ValidationFailures
 	req := &requestValidator{
-		params: pathParams(rt.Path), limits: limits, mode: validationMode(v.Request), problems: deps.Problems,
+		params: config.PathParams(rt.Path), limits: limits, mode: validationMode(v.Request), problems: deps.Problems, decode: decode,
 		failures: failures.MustCurryWith(prometheus.Labels{"route": rt.Name, "direction": "request"}),
 	}
 	if v.Request != config.ValidateOff {
@@ -129,18 +131,6 @@ func validationMode(m string) config.Mode {
 	return config.ModeEnforce
 }
 
-// pathParams returns the parameter names of a route template in order.
-func pathParams(template string) []string {
-	var names []string
-	for _, seg := range strings.Split(template, "/") {
-		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			name, _, _ := strings.Cut(seg[1:len(seg)-1], ":")
-			names = append(names, name)
-		}
-	}
-	return names
-}
-
 func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.seen.Inc()
 	if v.deprecation != nil {
@@ -159,7 +149,7 @@ func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// it upstream after this handler returned, so it cannot be pooled.
 		buf := make([]byte, 0, max(min(r.ContentLength, v.limits.MaxSize), 512))
 		var err error
-		if isJSON(ct) {
+		if validate.IsJSON(ct) {
 			body, err = validate.ScanJSON(r.Body, v.limits, buf)
 		} else if v.op != nil {
 			body, err = readAll(r.Body, buf)
@@ -174,7 +164,7 @@ func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &limitErr):
 			reason := "json_" + limitErr.Rule
 			v.failures.WithLabelValues(reason).Inc()
-			v.problems.Deny(w, r, problem.JSONRefused(reason, limitDetail(limitErr)))
+			v.problems.Deny(w, r, problem.JSONRefused(reason, limitErr.Detail()))
 			return
 		case err != nil:
 			// The client went away mid-body: nobody to answer.
@@ -184,12 +174,16 @@ func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
-			if v.op != nil && isJSON(ct) {
+			if (v.op != nil || v.decode) && validate.IsJSON(ct) {
 				if value, err = validate.DecodeJSON(body); err != nil {
 					// The scanner accepted it: decoding cannot fail short
 					// of a bug, and a bug must not let it through.
 					v.problems.Deny(w, r, problem.JSONRefused("json_syntax", "The request body is not valid JSON."))
 					return
+				}
+				// Decoded once: the object-level rules read it here.
+				if rec := exchange.From(r.Context()); rec != nil {
+					rec.Body, rec.BodyRead = value, true
 				}
 			}
 		}
@@ -233,34 +227,6 @@ func (v *requestValidator) check(w http.ResponseWriter, r *http.Request, ct stri
 	p.Rule = viol.Rule
 	p.Mode = v.mode
 	return !v.problems.Deny(w, r, p)
-}
-
-// limitDetail is the client's sentence for a JSON limit: the rule and
-// where, never a value.
-func limitDetail(e *validate.LimitError) string {
-	at := ""
-	if e.Pointer != "" {
-		at = fmt.Sprintf(" at %q", e.Pointer)
-	}
-	switch e.Rule {
-	case "depth":
-		return fmt.Sprintf("The JSON body nests deeper than %d levels%s.", e.Limit, at)
-	case "members":
-		return fmt.Sprintf("A JSON object in the body has more than %d members%s.", e.Limit, at)
-	case "elements":
-		return fmt.Sprintf("A JSON array in the body has more than %d elements%s.", e.Limit, at)
-	case "string_length":
-		return fmt.Sprintf("A JSON string in the body is longer than %d bytes%s.", e.Limit, at)
-	case "size":
-		return fmt.Sprintf("The JSON body is larger than %d bytes.", e.Limit)
-	case "duplicate_member":
-		return fmt.Sprintf("The JSON body repeats a member name%s.", at)
-	case "invalid_utf8":
-		return fmt.Sprintf("The JSON body is not valid UTF-8%s.", at)
-	case "empty":
-		return "The JSON body is empty."
-	}
-	return fmt.Sprintf("The request body is not valid JSON%s.", at)
 }
 
 // readAll reads a non-JSON body that the operation checks (bounded by the

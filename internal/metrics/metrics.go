@@ -80,6 +80,10 @@ type Metrics struct {
 	// SensitiveData counts sensitive-looking values found in responses, by
 	// route and kind (card_number, jwt, private_key, secret).
 	SensitiveData *prometheus.CounterVec
+	// AuthzDecisions counts the evaluations of object-level rules, by
+	// route, rule and result: allow, deny (the rule did not hold) or error
+	// (it could not be evaluated, which denies). Report mode counts too.
+	AuthzDecisions *prometheus.CounterVec
 	// Undocumented counts requests to a spec-validated upstream that match
 	// no operation of its spec, by upstream (API inventory).
 	Undocumented *prometheus.CounterVec
@@ -179,6 +183,10 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_sensitive_data_detected_total",
 			Help: "Sensitive-looking values found in responses, by route and kind.",
 		}, []string{"route", "kind"}),
+		AuthzDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_authz_decisions_total",
+			Help: "Evaluations of object-level rules, by route, rule and result (allow, deny, error).",
+		}, []string{"route", "rule", "result"}),
 		Undocumented: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_undocumented_requests_total",
 			Help: "Requests to a spec-validated upstream that matched no operation of its spec (shadow or zombie endpoints), by upstream.",
@@ -216,7 +224,7 @@ func New(info BuildInfo) *Metrics {
 		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 		m.AuditEvents, m.AuditDropped, m.AuditFailures,
-		m.ValidationFailures, m.FilterActions, m.SensitiveData,
+		m.ValidationFailures, m.FilterActions, m.SensitiveData, m.AuthzDecisions,
 		m.Undocumented, m.Deprecated,
 	)
 	for _, result := range []string{"success", "failure"} {

@@ -217,6 +217,32 @@ func InsufficientPrivileges(reason, challenge string) Problem {
 		OWASP: "API5:2023", NIST: []string{"AC-3", "AC-6"}}
 }
 
+// ObjectForbidden is the answer when an object-level rule (authorize.rules)
+// does not hold or cannot be evaluated; rule is its name. With status 404
+// the body is the router's NotFound, word for word, so that the answer
+// does not reveal whether the object exists; the decision still says
+// stage authz, reason rule_denied.
+func ObjectForbidden(rule string, status int) Problem {
+	p := Problem{Status: http.StatusForbidden, Slug: "forbidden", Title: "Forbidden",
+		Detail: "The caller may not access this object."}
+	if status == http.StatusNotFound {
+		p = NotFound()
+		p.Protocol = false
+	}
+	p.Stage, p.Reason, p.Rule = StageAuthz, "rule_denied", rule
+	p.OWASP, p.NIST = "API1:2023", []string{"AC-3", "AC-6"}
+	return p
+}
+
+// ParameterPollution is the answer to a request that repeats a query
+// parameter or header that an object-level rule reads: the rule and the
+// upstream could read different values. It always enforces.
+func ParameterPollution() Problem {
+	return Problem{Status: http.StatusBadRequest, Slug: "parameter-pollution", Title: "Bad Request",
+		Detail: "A query parameter or header that authorization reads is repeated.", Stage: StageAuthz,
+		Reason: "parameter_pollution", Protocol: true, OWASP: "API1:2023", NIST: []string{"AC-3", "SI-10"}}
+}
+
 // MethodOverride is the answer to a request whose query carries _method,
 // which some frameworks read as the request's method: a client could reach
 // a function its route does not allow (broken function level

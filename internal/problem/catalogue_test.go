@@ -21,7 +21,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
-		InsufficientPrivileges("x", "x"), MethodOverride(),
+		InsufficientPrivileges("x", "x"), MethodOverride(), ObjectForbidden("x", 403), ParameterPollution(),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -66,6 +66,7 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		InsufficientScope("x"), TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		ResponseNotFiltered("x"), SensitiveData(), NoView(), InsufficientPrivileges("x", "x"), MethodOverride(),
+		ObjectForbidden("x", 403), ObjectForbidden("x", 404), ParameterPollution(),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)
@@ -76,5 +77,21 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		if p.OWASP != "" || len(p.NIST) != 0 {
 			t.Errorf("%s: not a stage decision, but carries %s %v", p.Slug, p.OWASP, p.NIST)
 		}
+	}
+}
+
+// TestObjectForbiddenNotFound checks that a 404 denial of an object rule
+// reads exactly like the router's 404 (nothing reveals that the object
+// exists), while the decision names the rule.
+func TestObjectForbiddenNotFound(t *testing.T) {
+	got, nf := ObjectForbidden("owner", 404), NotFound()
+	if got.Status != nf.Status || got.Slug != nf.Slug || got.Title != nf.Title || got.Detail != nf.Detail || len(got.Header) != 0 {
+		t.Errorf("ObjectForbidden(404) = %+v, want the body of %+v", got, nf)
+	}
+	if got.Stage != StageAuthz || got.Reason != "rule_denied" || got.Rule != "owner" || got.Protocol || got.OWASP != "API1:2023" {
+		t.Errorf("ObjectForbidden(404) decision = %s/%s/%s protocol %v %s", got.Stage, got.Reason, got.Rule, got.Protocol, got.OWASP)
+	}
+	if f := ObjectForbidden("owner", 403); f.Status != 403 || f.Slug != "forbidden" {
+		t.Errorf("ObjectForbidden(403) = %d %s, want 403 forbidden", f.Status, f.Slug)
 	}
 }

@@ -521,3 +521,31 @@ func scanNextPointer(d *jsontext.Decoder) jsontext.Pointer {
 	}
 	return ptr
 }
+
+// Detail is the client's sentence for the refusal: the rule and where,
+// never a value.
+func (e *LimitError) Detail() string {
+	at := ""
+	if e.Pointer != "" {
+		at = fmt.Sprintf(" at %q", e.Pointer)
+	}
+	switch e.Rule {
+	case "depth":
+		return fmt.Sprintf("The JSON body nests deeper than %d levels%s.", e.Limit, at)
+	case "members":
+		return fmt.Sprintf("A JSON object in the body has more than %d members%s.", e.Limit, at)
+	case "elements":
+		return fmt.Sprintf("A JSON array in the body has more than %d elements%s.", e.Limit, at)
+	case "string_length":
+		return fmt.Sprintf("A JSON string in the body is longer than %d bytes%s.", e.Limit, at)
+	case "size":
+		return fmt.Sprintf("The JSON body is larger than %d bytes.", e.Limit)
+	case "duplicate_member":
+		return fmt.Sprintf("The JSON body repeats a member name%s.", at)
+	case "invalid_utf8":
+		return fmt.Sprintf("The JSON body is not valid UTF-8%s.", at)
+	case "empty":
+		return "The JSON body is empty."
+	}
+	return fmt.Sprintf("The request body is not valid JSON%s.", at)
+}

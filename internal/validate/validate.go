@@ -189,3 +189,14 @@ func describe(in, field, rule string) string {
 	}
 	return in + " parameter " + strconv.Quote(field) + " breaks " + strconv.Quote(rule)
 }
+
+// IsJSON reports whether a Content-Type names JSON: application/json or a
+// +json structured syntax suffix (application/problem+json, ...). It reads
+// only the media type before any ';', as leniently as an upstream's parser
+// would, so that a malformed parameter cannot make a JSON body look like
+// something else to the gateway.
+func IsJSON(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}

@@ -179,7 +179,8 @@ audit: { sink: file, file: { path: audit.jsonl } }
 specs:
   checked: { file: checked.yaml }`, redisURL, consumer("acme", "gold", "k1", apiKey)),
 		routes: []string{
-			authRoute("orders", "/orders/{id}", "[corp, keys]", "rate_limit: { key: consumer, limit: 1000, per: 1m }"),
+			authRoute("orders", "/orders/{id}", "[corp, keys]", "rate_limit: { key: consumer, limit: 1000, per: 1m }",
+				`authorize: { rules: [ { name: any, expr: "true" } ] }`),
 			authRoute("limited", "/limited", "none", "rate_limit: { key: ip, limit: 1, per: 1h }"),
 			authRoute("watch", "/watch", "[corp]", "authn: { mode: report }"),
 			authRoute("pub", "/pub", "none"),

@@ -1,0 +1,192 @@
+package authz
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-gateway/bulwark/internal/authz/rules"
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
+)
+
+// Deps is what the object-level stage needs besides its route.
+type Deps struct {
+	Problems *problem.Writer
+	// Decisions counts rule evaluations (labels route, rule, result).
+	Decisions *prometheus.CounterVec
+	// Limits are the JSON limits under which the stage reads a body that
+	// no earlier stage decoded (a route without a validate section).
+	Limits validate.Limits
+}
+
+// ObjectRules is a route's compiled authorize section. It is immutable
+// and safe for concurrent use.
+type ObjectRules struct {
+	set        *rules.Set
+	names      []string
+	params     []string // the route's path parameter names
+	denyStatus int
+	mode       config.Mode // ModeInherit: the route's mode for authz
+	limits     validate.Limits
+	problems   *problem.Writer
+	// counts[i] are rule i's allow, deny and error counters.
+	counts [][3]prometheus.Counter
+}
+
+// The results of bulwark_authz_decisions_total.
+const (
+	resultAllow = iota
+	resultDeny
+	resultError
+)
+
+// Authorize compiles the route's object-level rules (authorize.rules);
+// nil, nil when the route has none. The loader compiled them already, so
+// an error here means a config that did not come through it.
+func Authorize(rt config.Route, deps Deps) (*ObjectRules, error) {
+	a := rt.Authorize
+	if a == nil {
+		return nil, nil
+	}
+	list := make([]rules.Rule, len(a.Rules))
+	for i, r := range a.Rules {
+		list[i] = rules.Rule{Name: r.Name, Expr: r.Expr}
+	}
+	set, err := rules.Compile(list)
+	if err != nil {
+		return nil, fmt.Errorf("authorize: %w", err)
+	}
+	o := &ObjectRules{set: set, names: set.Names(), params: config.PathParams(rt.Path), denyStatus: a.DenyStatus,
+		mode: a.Mode, limits: deps.Limits, problems: deps.Problems}
+	for _, name := range o.names {
+		o.counts = append(o.counts, [3]prometheus.Counter{
+			deps.Decisions.WithLabelValues(rt.Name, name, "allow"),
+			deps.Decisions.WithLabelValues(rt.Name, name, "deny"),
+			deps.Decisions.WithLabelValues(rt.Name, name, "error"),
+		})
+	}
+	return o, nil
+}
+
+// ReadsBody reports whether a rule reads request.body, so that request
+// validation decodes the body for it.
+func (o *ObjectRules) ReadsBody() bool { return o != nil && o.set.ReadsBody() }
+
+// Middleware returns the stage around next.
+func (o *ObjectRules) Middleware(next http.Handler) http.Handler {
+	return &objectStage{ObjectRules: o, next: next}
+}
+
+type objectStage struct {
+	*ObjectRules
+	next http.Handler
+}
+
+var _ http.Handler = (*objectStage)(nil)
+
+func (o *objectStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := exchange.From(r.Context())
+	if rec == nil {
+		rec = &exchange.Record{}
+	}
+	in := rules.Input{Method: r.Method, Query: nil, Header: r.Header}
+	if o.set.ReadsBody() && !rec.BodyRead && !o.readBody(w, r, rec) {
+		return
+	}
+	in.Body, in.HasBody = rec.Body, rec.BodyRead
+	if p := rec.Principal; p != nil {
+		in.Principal = &rules.Principal{Sub: p.Subject, Consumer: p.Consumer, Scopes: p.Scopes, Roles: p.Roles, Claims: p.Claims}
+	}
+	if len(o.params) > 0 {
+		in.Path = make(map[string]string, len(o.params))
+		rctx := chi.RouteContext(r.Context())
+		for _, name := range o.params {
+			raw := ""
+			if rctx != nil {
+				raw = rctx.URLParam(name)
+			}
+			if s, err := url.PathUnescape(raw); err == nil {
+				raw = s
+			}
+			in.Path[name] = raw
+		}
+	}
+	if r.URL.RawQuery != "" {
+		// A malformed pair is left out here, as url.Query does; a rule
+		// that reads it then denies.
+		in.Query, _ = url.ParseQuery(r.URL.RawQuery)
+	}
+	res, err := o.set.Evaluate(&in)
+	if err != nil {
+		// A repeated parameter or header that a rule reads.
+		o.problems.Deny(w, r, problem.ParameterPollution())
+		return
+	}
+	for i := range o.names {
+		switch {
+		case res.Allowed() || i < res.Failed:
+			o.counts[i][resultAllow].Inc()
+		case res.Err != nil:
+			o.counts[i][resultError].Inc()
+		default:
+			o.counts[i][resultDeny].Inc()
+		}
+		if i == res.Failed {
+			break
+		}
+	}
+	if !res.Allowed() {
+		p := problem.ObjectForbidden(o.names[res.Failed], o.denyStatus)
+		p.Mode = o.mode
+		if o.problems.Deny(w, r, p) {
+			return
+		}
+	}
+	o.next.ServeHTTP(w, r)
+}
+
+// readBody reads and decodes a JSON body that no earlier stage decoded,
+// under the JSON limits (duplicate member names and invalid UTF-8
+// refused), and puts the exact bytes back for the upstream. A request
+// without a JSON body leaves rec.BodyRead false. False means it answered.
+func (o *objectStage) readBody(w http.ResponseWriter, r *http.Request, rec *exchange.Record) bool {
+	if r.Body == nil || r.Body == http.NoBody || !validate.IsJSON(r.Header.Get("Content-Type")) {
+		return true
+	}
+	buf := make([]byte, 0, max(min(r.ContentLength, o.limits.MaxSize), 512))
+	body, err := validate.ScanJSON(r.Body, o.limits, buf)
+	var limitErr *validate.LimitError
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxBytes):
+		o.problems.Write(w, r, problem.BodyTooLarge())
+		return false
+	case errors.As(err, &limitErr):
+		o.problems.Deny(w, r, problem.JSONRefused("json_"+limitErr.Rule, limitErr.Detail()))
+		return false
+	case err != nil:
+		// The client went away mid-body: nobody to answer.
+		w.WriteHeader(499)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	v, err := validate.DecodeJSON(body)
+	if err != nil {
+		// The scanner accepted it: decoding cannot fail short of a bug,
+		// and a bug must not let it through.
+		o.problems.Deny(w, r, problem.JSONRefused("json_syntax", "The request body is not valid JSON."))
+		return false
+	}
+	rec.Body, rec.BodyRead = v, true
+	return true
+}

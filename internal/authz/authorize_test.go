@@ -1,0 +1,124 @@
+package authz
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/problem"
+)
+
+func TestAuthorize(t *testing.T) {
+	alice := &exchange.Principal{Subject: "alice", Roles: []string{"user"}, Claims: map[string]any{"tenant": "acme"}}
+	tests := []struct {
+		name      string
+		authorize config.RouteAuthorize
+		principal *exchange.Principal
+		target    string
+		body      string // sent as application/json when not ""
+		hdr       []string
+		status    int
+		slug      string
+		reason    string
+		rule      string
+		result    string // of the last rule evaluated: allow, deny, error
+		stage     string // of the decision; "" means authz
+	}{
+		{name: "owner by path", authorize: rule(403, "owner", "request.path.userId == principal.sub"), principal: alice, target: "/users/alice", status: 200, result: "allow"},
+		{name: "other user by path", authorize: rule(403, "owner", "request.path.userId == principal.sub"), principal: alice, target: "/users/bob", status: 403, slug: "forbidden", reason: "rule_denied", rule: "owner", result: "deny"},
+		{name: "deny as not found", authorize: rule(404, "owner", "request.path.userId == principal.sub"), principal: alice, target: "/users/bob", status: 404, slug: "not-found", reason: "rule_denied", rule: "owner", result: "deny"},
+		{name: "no principal denies", authorize: rule(403, "owner", "request.path.userId == principal.sub"), target: "/users/alice", status: 403, slug: "forbidden", reason: "rule_denied", rule: "owner", result: "error"},
+		{name: "body read without validation", authorize: rule(403, "body", "request.body.owner == principal.sub && request.body.n == 2"), principal: alice, target: "/users/x", body: `{"owner":"alice","n":2}`, status: 200, result: "allow"},
+		{name: "body of another owner", authorize: rule(403, "body", "request.body.owner == principal.sub"), principal: alice, target: "/users/x", body: `{"owner":"bob"}`, status: 403, slug: "forbidden", rule: "body", result: "deny"},
+		{name: "body missing field", authorize: rule(403, "body", "request.body.owner == principal.sub"), principal: alice, target: "/users/x", body: `{}`, status: 403, slug: "forbidden", rule: "body", result: "error"},
+		{name: "body duplicate member", authorize: rule(403, "body", "request.body.owner == principal.sub"), principal: alice, target: "/users/x", body: `{"owner":"alice","owner":"bob"}`, status: 400, slug: "invalid-json", reason: "json_duplicate_member", stage: problem.StageValidate},
+		{name: "repeated query read", authorize: rule(403, "q", `request.query.tenant == "acme"`), principal: alice, target: "/users/x?tenant=acme&tenant=globex", status: 400, slug: "parameter-pollution", reason: "parameter_pollution"},
+		{name: "repeated query not read", authorize: rule(403, "q", `request.query.tenant == "acme"`), principal: alice, target: "/users/x?tenant=acme&x=1&x=2", status: 200, result: "allow"},
+		{name: "repeated header read", authorize: rule(403, "h", `request.headers["x-tenant"] == "acme"`), principal: alice, target: "/users/x", hdr: []string{"X-Tenant", "acme", "X-Tenant", "acme"}, status: 400, slug: "parameter-pollution"},
+		{name: "report mode lets it through", authorize: config.RouteAuthorize{DenyStatus: 403, Mode: config.ModeReport, Rules: []config.AuthorizeRule{{Name: "owner", Expr: "request.path.userId == principal.sub"}}}, principal: alice, target: "/users/bob", status: 200, reason: "rule_denied", rule: "owner", result: "deny"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"route", "stage", "reason", "mode"})
+			decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "a"}, []string{"route", "rule", "result"})
+			rt := config.Route{Name: "r", Path: "/users/{userId}", Authorize: &tt.authorize}
+			o, err := Authorize(rt, Deps{Problems: problem.New(zap.NewNop(), denials), Decisions: decisions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var upstreamBody string
+			hits := 0
+			mux := chi.NewMux()
+			mux.Handle("/users/{userId}", o.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits++
+				b, _ := io.ReadAll(r.Body)
+				upstreamBody = string(b)
+			})))
+			rec := &exchange.Record{RequestID: "req", Route: &exchange.Route{Name: "r", Mode: config.ModeEnforce}, Principal: tt.principal}
+			req := httptest.NewRequest(http.MethodPost, tt.target, strings.NewReader(tt.body))
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			} else {
+				req.Body = http.NoBody
+			}
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				req.Header.Add(tt.hdr[i], tt.hdr[i+1])
+			}
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, req.WithContext(exchange.With(req.Context(), rec)))
+			if w.Code != tt.status {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tt.status, w.Body)
+			}
+			if tt.status == 200 {
+				if hits != 1 || upstreamBody != tt.body {
+					t.Errorf("next ran %d times with body %q, want once with %q", hits, upstreamBody, tt.body)
+				}
+			} else {
+				if hits != 0 {
+					t.Errorf("a denied request reached the next handler")
+				}
+				if !strings.Contains(w.Body.String(), `"urn:bulwark:problem:`+tt.slug+`"`) {
+					t.Errorf("body %s, want problem %s", w.Body, tt.slug)
+				}
+			}
+			denied, would := rec.Decisions()
+			d := denied
+			if d == nil && len(would) > 0 {
+				d = &would[0]
+			}
+			stage := tt.stage
+			if stage == "" {
+				stage = problem.StageAuthz
+			}
+			if tt.reason != "" && (d == nil || d.Reason != tt.reason || d.Stage != stage || d.Rule != tt.rule) {
+				t.Errorf("decision = %+v, want stage %s, reason %q, rule %q", d, stage, tt.reason, tt.rule)
+			}
+			if tt.result != "" {
+				name := tt.authorize.Rules[0].Name
+				if got := testutil.ToFloat64(decisions.WithLabelValues("r", name, tt.result)); got != 1 {
+					t.Errorf("decisions{rule=%q,result=%q} = %v, want 1", name, tt.result, got)
+				}
+			}
+		})
+	}
+}
+
+func rule(status int, name, expr string) config.RouteAuthorize {
+	return config.RouteAuthorize{DenyStatus: status, Rules: []config.AuthorizeRule{{Name: name, Expr: expr}}}
+}
+
+func TestAuthorizeNothing(t *testing.T) {
+	o, err := Authorize(config.Route{}, Deps{})
+	if o != nil || err != nil || o.ReadsBody() {
+		t.Errorf("Authorize(no section) = %v, %v; want nil, nil", o, err)
+	}
+}

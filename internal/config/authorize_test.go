@@ -1,0 +1,112 @@
+package config
+
+import (
+	"testing"
+)
+
+// authorizeRoute returns a config whose route, authenticated with an API
+// key, has the authorize section written on lines 10 and on.
+func authorizeRoute(auth string, section ...string) string {
+	return lines(append([]string{
+		"upstreams:",
+		"  app: { url: \"http://127.0.0.1:9000\" }",
+		"authenticators: { keys: { type: api_key, header: X-API-Key } }",
+		"routes:",
+		"  - name: r",
+		"    method: GET",
+		"    path: /users/{userId}",
+		"    upstream: app",
+		"    auth: " + auth,
+	}, section...)...)
+}
+
+func TestAuthorizeLoads(t *testing.T) {
+	cfg := mustParse(t, authorizeRoute("[keys]",
+		"    authorize:",
+		"      rules:",
+		"        - { name: owner, expr: 'request.path.userId == principal.sub' }",
+		"        - { name: tenant, expr: 'request.headers[\"x-tenant\"] == \"acme\"' }",
+	), nil)
+	a := cfg.Routes[0].Authorize
+	if a == nil || a.DenyStatus != 403 || a.Mode != ModeInherit || len(a.Rules) != 2 || a.Rules[1].Name != "tenant" {
+		t.Errorf("Authorize = %+v, want deny_status 403, mode inherit, two rules", a)
+	}
+}
+
+func TestAuthorizeErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		auth    string
+		section []string
+		want    string
+	}{
+		{
+			name:    "deny status",
+			section: []string{"    authorize: { deny_status: 401, rules: [ { name: a, expr: 'true' } ] }"},
+			want:    "t.yaml:10:31: routes[0].authorize.deny_status: must be 403 or 404",
+		},
+		{
+			name:    "no rules",
+			section: []string{"    authorize: { rules: [] }"},
+			want:    "t.yaml:10:25: routes[0].authorize.rules: must list at least one rule ({name, expr})",
+		},
+		{
+			name:    "duplicate rule names",
+			section: []string{"    authorize: { rules: [ { name: a, expr: 'true' }, { name: a, expr: 'false' } ] }"},
+			want:    `t.yaml:10:62: routes[0].authorize.rules[1].name: duplicate rule name "a" (first at rules[0])`,
+		},
+		{
+			name:    "bad rule name",
+			section: []string{"    authorize: { rules: [ { name: 'a b', expr: 'true' } ] }"},
+			want:    "t.yaml:10:35: routes[0].authorize.rules[0].name: invalid rule name: 1 to 64 letters, digits, '_', '.' or '-' (it is a metric label)",
+		},
+		{
+			name: "undeclared variable",
+			section: []string{
+				"    authorize:",
+				"      rules:",
+				"        - name: owner",
+				"          expr: 'request.path.userId == principal.name'",
+			},
+			want: "t.yaml:13:17: routes[0].authorize.rules[0].expr: expression 1:33: undeclared reference to 'principal.name' (did you mean 'principal.sub' or 'principal.roles'?)",
+		},
+		{
+			name:    "type error",
+			section: []string{"    authorize: { rules: [ { name: a, expr: 'request.path.userId == 1' } ] }"},
+			want:    "t.yaml:10:44: routes[0].authorize.rules[0].expr: expression 1:21: found no matching overload for '_==_' applied to '(string, int)'",
+		},
+		{
+			name:    "not bool",
+			section: []string{"    authorize: { rules: [ { name: a, expr: 'principal.roles' } ] }"},
+			want:    "t.yaml:10:44: routes[0].authorize.rules[0].expr: expression 1:1: must evaluate to bool, not list(string)",
+		},
+		{
+			name:    "principal on a public route",
+			auth:    "none",
+			section: []string{"    authorize: { rules: [ { name: a, expr: '\"admin\" in principal.roles' } ] }"},
+			want:    "t.yaml:10:44: routes[0].authorize.rules[0].expr: a public route (auth: none) has no principal for principal.* to read",
+		},
+		{
+			name:    "unknown key",
+			section: []string{"    authorize: { rule: [] }"},
+			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr})\n" +
+				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, deny_status, mode)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			auth := tt.auth
+			if auth == "" {
+				auth = "[keys]"
+			}
+			errs := parseErrors(t, authorizeRoute(auth, tt.section...), nil)
+			if got := errs.Error(); got != tt.want {
+				t.Errorf("error = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAuthorizePublicRouteWithoutPrincipal(t *testing.T) {
+	mustParse(t, authorizeRoute("none", "    authorize: { rules: [ { name: a, expr: 'request.path.userId != \"root\"' } ] }"), nil)
+}

@@ -250,6 +250,15 @@ func targets(token, apiKey string) []target {
 		&limits{minRPS: 0.70, baseline: userName},
 		filteredConfig))
 	filtered.check = wantFiltered
+	// The issue's target for object-level authorization: the pass-through
+	// route with one CEL rule (reading a request header that wrk sends,
+	// so the rule allows every request) at >= 0.85x the pass-through
+	// route's requests/s, in the same run.
+	authorized := bulwarkTarget("bulwark-authorize",
+		"bulwark, the pass-through route with one CEL rule (request.headers[\"x-tenant\"] == \"acme\"), allowing every request",
+		&limits{minRPS: 0.85, baseline: passThroughName},
+		authorizeConfig)
+	authorized.headers = []string{"X-Tenant: acme"}
 	return []target{
 		directTarget(),
 		bareTarget(bareName, "httputil.ReverseProxy, tuned (buffer pool, 256 idle conns/host)"),
@@ -268,6 +277,7 @@ func targets(token, apiKey string) []target {
 		validated,
 		user,
 		filtered,
+		authorized,
 	}
 }
 
@@ -386,6 +396,24 @@ upstreams:
   bench: { url: "{{.Upstream}}" }
 routes:
   - { name: bench, method: GET, path: /bench, upstream: bench, auth: none }
+`
+
+// authorizeConfig is passThroughConfig with one object-level rule in CEL
+// on the route, compiled at load and evaluated per request.
+const authorizeConfig = `server: { listen: "{{.Listen}}" }
+admin: { listen: "{{.Admin}}" }
+log: { level: warn, format: json }
+upstreams:
+  bench: { url: "{{.Upstream}}" }
+routes:
+  - name: bench
+    method: GET
+    path: /bench
+    upstream: bench
+    auth: none
+    authorize:
+      rules:
+        - { name: tenant, expr: 'request.headers["x-tenant"] == "acme"' }
 `
 
 // jwtConfig is passThroughConfig with the route behind a JWT authenticator

@@ -26,6 +26,7 @@ var benchConfigs = map[string]string{
 	"bulwark-validated": validatedConfig,
 	userName:            userConfig,
 	"bulwark-filtered":  filteredConfig,
+	"bulwark-authorize": authorizeConfig,
 }
 
 // serveBench serves, in front of newUpstream, what target name measures:
@@ -96,7 +97,7 @@ func TestBenchTargetsPassTheProbe(t *testing.T) {
 	// The probe each round runs before wrk, through the real chain: the
 	// POST passes validation (200, the upstream's answer, not a 400), the
 	// filtered route filters, the others relay the upstream's answer.
-	for _, name := range []string{"direct", bareName, barePostName, passThroughName, "bulwark-post", "bulwark-validated", userName, "bulwark-filtered"} {
+	for _, name := range []string{"direct", bareName, barePostName, passThroughName, "bulwark-post", "bulwark-validated", userName, "bulwark-filtered", "bulwark-authorize"} {
 		t.Run(name, func(t *testing.T) {
 			tg := benchTarget(t, name)
 			base := serveBench(t, name)
@@ -104,6 +105,17 @@ func TestBenchTargetsPassTheProbe(t *testing.T) {
 				t.Errorf("probe of %s: %v", name, err)
 			}
 		})
+	}
+}
+
+// TestAuthorizeTargetEvaluatesItsRule checks that the CEL target's rule
+// runs: without the header wrk sends, the route refuses the probe.
+func TestAuthorizeTargetEvaluatesItsRule(t *testing.T) {
+	tg := benchTarget(t, "bulwark-authorize")
+	base := serveBench(t, "bulwark-authorize")
+	tg.headers = nil
+	if err := probe(t.Context(), tg, tg.url(instance{base: base})); err == nil {
+		t.Error("probe without X-Tenant passed, want the rule to refuse it")
 	}
 }
 

@@ -53,6 +53,8 @@ func TestTargetsAndTheirBaselines(t *testing.T) {
 		// pass-through route.
 		userName:           {request: user},
 		"bulwark-filtered": {limits: &limits{minRPS: 0.70, baseline: userName}, request: user},
+		// The CEL target: one rule on the pass-through route.
+		"bulwark-authorize": {limits: &limits{minRPS: 0.85, baseline: passThroughName}, headers: []string{"X-Tenant: acme"}},
 	}
 	tgs := targets("tok.en.sig", "bwk_key")
 	index := map[string]int{}

@@ -31,7 +31,7 @@ type Deps struct {
 // ObjectRules is a route's compiled authorize section. It is immutable
 // and safe for concurrent use.
 type ObjectRules struct {
-	set        *rules.Set
+	set        *rules.Set // nil: writable fields only
 	names      []string
 	params     []string // the route's path parameter names
 	denyStatus int
@@ -40,6 +40,8 @@ type ObjectRules struct {
 	problems   *problem.Writer
 	// counts[i] are rule i's allow, deny and error counters.
 	counts [][3]prometheus.Counter
+	// fields are the writable fields, by path; none: no check.
+	fields []writable
 }
 
 // The results of bulwark_authz_decisions_total.
@@ -49,24 +51,29 @@ const (
 	resultError
 )
 
-// Authorize compiles the route's object-level rules (authorize.rules);
-// nil, nil when the route has none. The loader compiled them already, so
-// an error here means a config that did not come through it.
+// Authorize compiles the route's request side: its object-level rules
+// (authorize.rules) and writable fields; nil, nil when the route has
+// neither (response rules alone are a response stage, see Respond). The
+// loader compiled the rules already, so an error here means a config that
+// did not come through it.
 func Authorize(rt config.Route, deps Deps) (*ObjectRules, error) {
 	a := rt.Authorize
-	if a == nil {
+	if a == nil || len(a.Rules) == 0 && len(a.WritableFields) == 0 {
 		return nil, nil
 	}
-	list := make([]rules.Rule, len(a.Rules))
-	for i, r := range a.Rules {
-		list[i] = rules.Rule{Name: r.Name, Expr: r.Expr}
+	o := &ObjectRules{params: config.PathParams(rt.Path), denyStatus: a.DenyStatus,
+		mode: a.Mode, limits: deps.Limits, problems: deps.Problems, fields: compileWritable(a.WritableFields)}
+	if len(a.Rules) > 0 {
+		list := make([]rules.Rule, len(a.Rules))
+		for i, r := range a.Rules {
+			list[i] = rules.Rule{Name: r.Name, Expr: r.Expr}
+		}
+		set, err := rules.Compile(list)
+		if err != nil {
+			return nil, fmt.Errorf("authorize: %w", err)
+		}
+		o.set, o.names = set, set.Names()
 	}
-	set, err := rules.Compile(list)
-	if err != nil {
-		return nil, fmt.Errorf("authorize: %w", err)
-	}
-	o := &ObjectRules{set: set, names: set.Names(), params: config.PathParams(rt.Path), denyStatus: a.DenyStatus,
-		mode: a.Mode, limits: deps.Limits, problems: deps.Problems}
 	for _, name := range o.names {
 		o.counts = append(o.counts, [3]prometheus.Counter{
 			deps.Decisions.WithLabelValues(rt.Name, name, "allow"),
@@ -77,9 +84,11 @@ func Authorize(rt config.Route, deps Deps) (*ObjectRules, error) {
 	return o, nil
 }
 
-// ReadsBody reports whether a rule reads request.body, so that request
-// validation decodes the body for it.
-func (o *ObjectRules) ReadsBody() bool { return o != nil && o.set.ReadsBody() }
+// ReadsBody reports whether a rule reads request.body or the route has
+// writable fields, so that request validation decodes the body.
+func (o *ObjectRules) ReadsBody() bool {
+	return o != nil && (len(o.fields) > 0 || o.set != nil && o.set.ReadsBody())
+}
 
 // Middleware returns the stage around next.
 func (o *ObjectRules) Middleware(next http.Handler) http.Handler {
@@ -98,38 +107,32 @@ func (o *objectStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec == nil {
 		rec = &exchange.Record{}
 	}
-	in := rules.Input{Method: r.Method, Query: nil, Header: r.Header}
-	if o.set.ReadsBody() && !rec.BodyRead && !o.readBody(w, r, rec) {
+	if o.ReadsBody() && !rec.BodyRead && !o.readBody(w, r, rec) {
 		return
 	}
-	in.Body, in.HasBody = rec.Body, rec.BodyRead
-	if p := rec.Principal; p != nil {
-		in.Principal = &rules.Principal{Sub: p.Subject, Consumer: p.Consumer, Scopes: p.Scopes, Roles: p.Roles, Claims: p.Claims}
+	if o.set != nil && !o.evaluate(w, r, rec) {
+		return
 	}
-	if len(o.params) > 0 {
-		in.Path = make(map[string]string, len(o.params))
-		rctx := chi.RouteContext(r.Context())
-		for _, name := range o.params {
-			raw := ""
-			if rctx != nil {
-				raw = rctx.URLParam(name)
+	if len(o.fields) > 0 && rec.BodyRead {
+		if field := notWritable(o.fields, rec.Body, rec.Principal); field != "" {
+			p := problem.FieldNotWritable(field)
+			p.Mode = o.mode
+			if o.problems.Deny(w, r, p) {
+				return
 			}
-			if s, err := url.PathUnescape(raw); err == nil {
-				raw = s
-			}
-			in.Path[name] = raw
 		}
 	}
-	if r.URL.RawQuery != "" {
-		// A malformed pair is left out here, as url.Query does; a rule
-		// that reads it then denies.
-		in.Query, _ = url.ParseQuery(r.URL.RawQuery)
-	}
+	o.next.ServeHTTP(w, r)
+}
+
+// evaluate runs the rules; false means it answered.
+func (o *objectStage) evaluate(w http.ResponseWriter, r *http.Request, rec *exchange.Record) bool {
+	in := requestInput(r, rec, o.params)
 	res, err := o.set.Evaluate(&in)
 	if err != nil {
 		// A repeated parameter or header that a rule reads.
 		o.problems.Deny(w, r, problem.ParameterPollution())
-		return
+		return false
 	}
 	for i := range o.names {
 		switch {
@@ -148,10 +151,40 @@ func (o *objectStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := problem.ObjectForbidden(o.names[res.Failed], o.denyStatus)
 		p.Mode = o.mode
 		if o.problems.Deny(w, r, p) {
-			return
+			return false
 		}
 	}
-	o.next.ServeHTTP(w, r)
+	return true
+}
+
+// requestInput is what a rule reads of the request: the method, the
+// route's path parameters (percent-decoded), the query, the headers, the
+// decoded body and the principal.
+func requestInput(r *http.Request, rec *exchange.Record, params []string) rules.Input {
+	in := rules.Input{Method: r.Method, Header: r.Header, Body: rec.Body, HasBody: rec.BodyRead}
+	if p := rec.Principal; p != nil {
+		in.Principal = &rules.Principal{Sub: p.Subject, Consumer: p.Consumer, Scopes: p.Scopes, Roles: p.Roles, Claims: p.Claims}
+	}
+	if len(params) > 0 {
+		in.Path = make(map[string]string, len(params))
+		rctx := chi.RouteContext(r.Context())
+		for _, name := range params {
+			raw := ""
+			if rctx != nil {
+				raw = rctx.URLParam(name)
+			}
+			if s, err := url.PathUnescape(raw); err == nil {
+				raw = s
+			}
+			in.Path[name] = raw
+		}
+	}
+	if r.URL.RawQuery != "" {
+		// A malformed pair is left out here, as url.Query does; a rule
+		// that reads it then denies.
+		in.Query, _ = url.ParseQuery(r.URL.RawQuery)
+	}
+	return in
 }
 
 // readBody reads and decodes a JSON body that no earlier stage decoded,

@@ -19,6 +19,8 @@ import (
 
 func TestAuthorize(t *testing.T) {
 	alice := &exchange.Principal{Subject: "alice", Roles: []string{"user"}, Claims: map[string]any{"tenant": "acme"}}
+	admin := &exchange.Principal{Subject: "root", Roles: []string{"user", "admin"}}
+	support := &exchange.Principal{Subject: "sam", Scopes: []string{"users:support"}}
 	tests := []struct {
 		name      string
 		authorize config.RouteAuthorize
@@ -45,6 +47,20 @@ func TestAuthorize(t *testing.T) {
 		{name: "repeated query not read", authorize: rule(403, "q", `request.query.tenant == "acme"`), principal: alice, target: "/users/x?tenant=acme&x=1&x=2", status: 200, result: "allow"},
 		{name: "repeated header read", authorize: rule(403, "h", `request.headers["x-tenant"] == "acme"`), principal: alice, target: "/users/x", hdr: []string{"X-Tenant", "acme", "X-Tenant", "acme"}, status: 400, slug: "parameter-pollution"},
 		{name: "report mode lets it through", authorize: config.RouteAuthorize{DenyStatus: 403, Mode: config.ModeReport, Rules: []config.AuthorizeRule{{Name: "owner", Expr: "request.path.userId == principal.sub"}}}, principal: alice, target: "/users/bob", status: 200, reason: "rule_denied", rule: "owner", result: "deny"},
+		{name: "field not written", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `{"name":"a","address":{"city":"x"}}`, status: 200},
+		{name: "admin-only field written", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `{"name":"a","status":"active"}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "status"},
+		{name: "null counts as written", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `{"status":null}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "status"},
+		{name: "admin writes it", authorize: fields(config.ModeInherit), principal: admin, target: "/users/x", body: `{"status":"active"}`, status: 200},
+		{name: "scope grants nested field", authorize: fields(config.ModeInherit), principal: support, target: "/users/x", body: `{"address":{"country":"FR"}}`, status: 200},
+		{name: "nested field", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `{"address":{"country":"FR"}}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "address.country"},
+		{name: "field in an array element", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `{"items":[{"id":1},{"id":2,"price":0}]}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "items.price"},
+		{name: "top-level array", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", body: `[{"status":"x"}]`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "status"},
+		{name: "read-only field", authorize: fields(config.ModeInherit), principal: admin, target: "/users/x", body: `{"id":"7"}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "id"},
+		{name: "no body", authorize: fields(config.ModeInherit), principal: alice, target: "/users/x", status: 200},
+		{name: "no principal", authorize: fields(config.ModeInherit), target: "/users/x", body: `{"status":"x"}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "status"},
+		{name: "fields in report mode", authorize: fields(config.ModeReport), principal: alice, target: "/users/x", body: `{"status":"x"}`, status: 200, reason: "field_not_writable", rule: "status"},
+		{name: "rule denies before fields", authorize: config.RouteAuthorize{DenyStatus: 404, Rules: []config.AuthorizeRule{{Name: "owner", Expr: "request.path.userId == principal.sub"}}, WritableFields: fields(config.ModeInherit).WritableFields}, principal: alice, target: "/users/bob", body: `{"status":"x"}`, status: 404, slug: "not-found", reason: "rule_denied", rule: "owner", result: "deny"},
+		{name: "rule holds, field denies", authorize: config.RouteAuthorize{DenyStatus: 404, Rules: []config.AuthorizeRule{{Name: "owner", Expr: "request.path.userId == principal.sub"}}, WritableFields: fields(config.ModeInherit).WritableFields}, principal: alice, target: "/users/alice", body: `{"status":"x"}`, status: 403, slug: "field-not-writable", reason: "field_not_writable", rule: "status", result: "allow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +130,18 @@ func TestAuthorize(t *testing.T) {
 
 func rule(status int, name, expr string) config.RouteAuthorize {
 	return config.RouteAuthorize{DenyStatus: status, Rules: []config.AuthorizeRule{{Name: name, Expr: expr}}}
+}
+
+// fields is a route's writable fields: status and items.price for
+// admins, address.country for admins or the users:support scope, id for
+// nobody.
+func fields(mode config.Mode) config.RouteAuthorize {
+	return config.RouteAuthorize{DenyStatus: 403, Mode: mode, WritableFields: map[string]config.WritableField{
+		"status":          {Roles: []string{"admin"}},
+		"items.price":     {Roles: []string{"admin"}},
+		"address.country": {Roles: []string{"admin"}, Scopes: []string{"users:support"}},
+		"id":              {},
+	}}
 }
 
 func TestAuthorizeNothing(t *testing.T) {

@@ -2,7 +2,9 @@
 // route's requirements (scopes, roles, claim values), which run after
 // authentication and the consumer and route rate limits and before
 // request validation, so that an unauthorized caller learns nothing about
-// the schema; and the object-level rules (authorize, CEL rules compiled by
-// package rules), which run after request validation, so that they read
-// the body it decoded, and before the proxy (DESIGN.md).
+// the schema; the object-level rules and writable fields (authorize, CEL
+// rules compiled by package rules), which run after request validation,
+// so that they read the body it decoded, and before the proxy; and the
+// response rules, a response stage between response validation and
+// filtering (DESIGN.md).
 package authz

@@ -48,7 +48,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{
 			name:    "no rules",
 			section: []string{"    authorize: { rules: [] }"},
-			want:    "t.yaml:10:25: routes[0].authorize.rules: must list at least one rule ({name, expr})",
+			want:    "t.yaml:10:25: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields or response_rules",
 		},
 		{
 			name:    "duplicate rule names",
@@ -87,10 +87,57 @@ func TestAuthorizeErrors(t *testing.T) {
 			want:    "t.yaml:10:44: routes[0].authorize.rules[0].expr: a public route (auth: none) has no principal for principal.* to read",
 		},
 		{
+			name:    "empty field path segment",
+			section: []string{"    authorize: { writable_fields: { 'address..country': { roles: [admin] } } }"},
+			want:    `t.yaml:10:37: routes[0].authorize.writable_fields.address..country: invalid field path "address..country": member names joined by '.', none of them empty`,
+		},
+		{
+			name:    "roles on a public route",
+			auth:    "none",
+			section: []string{"    authorize: { writable_fields: { status: { roles: [admin] } } }"},
+			want:    "t.yaml:10:45: routes[0].authorize.writable_fields.status: a public route (auth: none) has no principal to hold roles or scopes; {} makes the field read-only",
+		},
+		{
+			name:    "response rule named like a request rule",
+			section: []string{"    authorize: { rules: [ { name: a, expr: 'true' } ], response_rules: [ { name: a, expr: 'true' } ] }"},
+			want:    `t.yaml:10:82: routes[0].authorize.response_rules[0].name: duplicate rule name "a" (first at rules[0])`,
+		},
+		{
+			name: "response rule type error",
+			section: []string{
+				"    authorize:",
+				"      response_rules:",
+				"        - name: owner",
+				"          expr: 'response.status == \"200\"'",
+			},
+			want: "t.yaml:13:17: routes[0].authorize.response_rules[0].expr: expression 1:17: found no matching overload for '_==_' applied to '(int, string)'",
+		},
+		{
+			name:    "response variable in a request rule",
+			section: []string{"    authorize: { rules: [ { name: a, expr: 'response.body.owner == principal.sub' } ] }"},
+			want:    "t.yaml:10:44: routes[0].authorize.rules[0].expr: expression 1:1: undeclared reference to 'response'",
+		},
+		{
+			name:    "item without items",
+			section: []string{"    authorize: { response_rules: [ { name: a, expr: 'response.item.owner == principal.sub' } ] }"},
+			want:    "t.yaml:10:53: routes[0].authorize.response_rules[0].expr: response.item is only set for a rule with items (the path to the array whose elements it checks)",
+		},
+		{
+			name:    "bad items path",
+			section: []string{"    authorize: { response_rules: [ { name: a, expr: 'response.item.owner == principal.sub', items: 'invoices' } ] }"},
+			want:    `t.yaml:10:100: routes[0].authorize.response_rules[0].items: invalid path "invoices": $ (the body) or $ followed by .name steps ($.invoices, $.data.items)`,
+		},
+		{
+			name:    "response rule reads principal on a public route",
+			auth:    "none",
+			section: []string{"    authorize: { response_rules: [ { name: a, expr: 'response.body.owner == principal.sub' } ] }"},
+			want:    "t.yaml:10:53: routes[0].authorize.response_rules[0].expr: a public route (auth: none) has no principal for principal.* to read",
+		},
+		{
 			name:    "unknown key",
 			section: []string{"    authorize: { rule: [] }"},
-			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr})\n" +
-				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, deny_status, mode)`,
+			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields or response_rules\n" +
+				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, writable_fields, response_rules, deny_status, mode)`,
 		},
 	}
 	for _, tt := range tests {
@@ -109,4 +156,34 @@ func TestAuthorizeErrors(t *testing.T) {
 
 func TestAuthorizePublicRouteWithoutPrincipal(t *testing.T) {
 	mustParse(t, authorizeRoute("none", "    authorize: { rules: [ { name: a, expr: 'request.path.userId != \"root\"' } ] }"), nil)
+}
+
+func TestAuthorizeWritableFieldsOnly(t *testing.T) {
+	cfg := mustParse(t, authorizeRoute("[keys]",
+		"    authorize:",
+		"      writable_fields:",
+		"        status: { roles: [admin] }",
+		"        address.country: { scopes: [users:admin], roles: [admin] }",
+		"        id: {}",
+	), nil)
+	a := cfg.Routes[0].Authorize
+	if a == nil || len(a.Rules) != 0 || len(a.WritableFields) != 3 || a.WritableFields["address.country"].Scopes[0] != "users:admin" {
+		t.Errorf("Authorize = %+v, want three writable fields and no rules", a)
+	}
+	mustParse(t, authorizeRoute("none", "    authorize: { writable_fields: { id: {} } }"), nil)
+}
+
+func TestAuthorizeResponseRules(t *testing.T) {
+	cfg := mustParse(t, authorizeRoute("[keys]",
+		"    authorize:",
+		"      deny_status: 404",
+		"      response_rules:",
+		"        - { name: owner, expr: 'response.status != 200 || response.body.owner_id == principal.sub' }",
+		"        - { name: mine, expr: 'response.item.owner_id == principal.sub', items: $.invoices }",
+		"        - { name: top, expr: 'response.item.owner_id == principal.sub', items: $ }",
+	), nil)
+	a := cfg.Routes[0].Authorize
+	if a == nil || len(a.ResponseRules) != 3 || a.ResponseRules[1].Items != "$.invoices" || a.DenyStatus != 404 {
+		t.Errorf("Authorize = %+v, want three response rules", a)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -184,7 +183,7 @@ func (f *filterStage) Respond(r *http.Request, resp *proxy.Response) error {
 	if f.mode != config.ModeReport {
 		resp.SetBody(out)
 		if len(f.views) > 0 {
-			private(resp.Header)
+			proxy.Private(resp.Header)
 		}
 	}
 	return nil
@@ -200,24 +199,4 @@ func (f *filterStage) refuse(r *http.Request, p problem.Problem) error {
 		return nil
 	}
 	return &proxy.Refusal{Problem: p}
-}
-
-// private makes a response that depends on who asked uncacheable by shared
-// caches: the views of one route give different principals different
-// bodies under one URL, and a shared cache must not serve one role's view
-// to another. max-age survives; public and s-maxage go.
-func private(h http.Header) {
-	keep := []string{"private"}
-	for _, v := range h.Values("Cache-Control") {
-		for d := range strings.SplitSeq(v, ",") {
-			d = strings.TrimSpace(d)
-			name, _, _ := strings.Cut(strings.ToLower(d), "=")
-			switch name {
-			case "", "public", "private", "s-maxage", "proxy-revalidate":
-			default:
-				keep = append(keep, d)
-			}
-		}
-	}
-	h.Set("Cache-Control", strings.Join(keep, ", "))
 }

@@ -203,9 +203,10 @@ func requestHost(r *http.Request) string {
 // policy, body limit, request validation (JSON limits, then the OpenAPI
 // operation), the object-level rules (after validation, so they read the
 // body validation decoded), then the proxy, whose response stages are response
-// validation and then field filtering (filtering last, so nothing a rule
-// did not allow leaves). Stages a route does not configure are not in its chain at all. It
-// also returns the route's CORS policy for the path's preflight handler.
+// validation, the response rules (ownership) and then field filtering
+// (filtering last, so nothing a rule did not allow leaves). Stages a route
+// does not configure are not in its chain at all. It also returns the
+// route's CORS policy for the path's preflight handler.
 func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, limiter *ratelimit.Limiter, deps Deps) (http.Handler, *edge.CORS, error) {
 	info := routeInfo(cfg, rt)
 	limit := int64(cfg.Server.MaxBodySize)
@@ -232,6 +233,13 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		if stage != nil {
 			resp.Stages = append(resp.Stages, stage)
 		}
+	}
+	owner, err := authz.Respond(rt, authz.Deps{Problems: deps.Problems, Decisions: deps.Metrics.AuthzDecisions})
+	if err != nil {
+		return nil, nil, err
+	}
+	if owner != nil {
+		resp.Stages = append(resp.Stages, owner)
 	}
 	var filterView func(http.Handler) http.Handler
 	if r := rt.Response; r != nil {

@@ -234,6 +234,16 @@ func ObjectForbidden(rule string, status int) Problem {
 	return p
 }
 
+// FieldNotWritable is the answer when a request body sets a field of the
+// route's authorize.writable_fields that the principal may not write
+// (broken object property level authorization). The detail names the
+// field path (from the config), never the value.
+func FieldNotWritable(field string) Problem {
+	return Problem{Status: http.StatusForbidden, Slug: "field-not-writable", Title: "Forbidden",
+		Detail: "The caller may not write the field " + strconv.Quote(field) + ".", Stage: StageAuthz,
+		Reason: "field_not_writable", Rule: field, OWASP: "API3:2023", NIST: []string{"AC-3", "AC-6"}}
+}
+
 // ParameterPollution is the answer to a request that repeats a query
 // parameter or header that an object-level rule reads: the rule and the
 // upstream could read different values. It always enforces.

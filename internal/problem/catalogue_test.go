@@ -21,7 +21,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
-		InsufficientPrivileges("x", "x"), MethodOverride(), ObjectForbidden("x", 403), ParameterPollution(),
+		InsufficientPrivileges("x", "x"), MethodOverride(), ObjectForbidden("x", 403), ParameterPollution(), FieldNotWritable("x"),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -66,7 +66,7 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		InsufficientScope("x"), TooManyRequests("x", "x", 1), RateLimitUnavailable(),
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		ResponseNotFiltered("x"), SensitiveData(), NoView(), InsufficientPrivileges("x", "x"), MethodOverride(),
-		ObjectForbidden("x", 403), ObjectForbidden("x", 404), ParameterPollution(),
+		ObjectForbidden("x", 403), ObjectForbidden("x", 404), ParameterPollution(), FieldNotWritable("x"),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)

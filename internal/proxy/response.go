@@ -26,7 +26,7 @@ type ResponseOptions struct {
 	// traces, SQL errors) with a generic problem of the same status.
 	MaskErrors bool
 	// Stages see the buffered, decoded response in order (response
-	// validation, then filtering). None: responses stream through.
+	// validation, the response rules, then filtering). None: responses stream through.
 	Stages []ResponseStage
 	// MaxBuffer bounds the body the stages see, before and after
 	// decoding; a larger response is refused with a 502.
@@ -270,4 +270,25 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 		l.err = err
 	}
 	return n, err
+}
+
+// Private makes a response that depends on who asked uncacheable by shared
+// caches: the views of one route, or its response rules, give different
+// principals different bodies under one URL, and a shared cache must not
+// serve one principal's answer to another. max-age survives; public and
+// s-maxage go.
+func Private(h http.Header) {
+	keep := []string{"private"}
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.TrimSpace(d)
+			name, _, _ := strings.Cut(strings.ToLower(d), "=")
+			switch name {
+			case "", "public", "private", "s-maxage", "proxy-revalidate":
+			default:
+				keep = append(keep, d)
+			}
+		}
+	}
+	h.Set("Cache-Control", strings.Join(keep, ", "))
 }

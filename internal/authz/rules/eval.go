@@ -35,6 +35,19 @@ type Input struct {
 	Header    http.Header
 	Body      any
 	HasBody   bool
+	// Response is what a response rule reads; nil for request rules.
+	Response *Response
+}
+
+// Response is the upstream's answer as a response rule sees it: the
+// status, the JSON body (as validate.DecodeJSON returns it, converted
+// with Numbers) and, for a rule over an array, the element at hand.
+type Response struct {
+	Status  int
+	Body    any
+	HasBody bool
+	Item    any
+	HasItem bool
 }
 
 // Result is the outcome of one evaluation. Failed is the index of the
@@ -155,6 +168,21 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.headers, a.headers != nil
 	case VarBody:
 		return in.Body, in.HasBody
+	case VarResponseStatus:
+		if in.Response == nil {
+			return nil, false
+		}
+		return int64(in.Response.Status), true
+	case VarResponseBody:
+		if in.Response == nil {
+			return nil, false
+		}
+		return in.Response.Body, in.Response.HasBody
+	case VarResponseItem:
+		if in.Response == nil {
+			return nil, false
+		}
+		return in.Response.Item, in.Response.HasItem
 	}
 	p := in.Principal
 	if p == nil {

@@ -1,7 +1,8 @@
 // Package rules compiles and evaluates object-level authorization rules:
 // named CEL expressions (cel.dev/cel-go) over the principal and the
 // request, every one of which must hold (docs/authorization.md, "Object
-// rules"). It knows nothing of the config or the request record, so the
+// rules"), and response rules, which also read the upstream's answer
+// ("Response rules"). It knows nothing of the config or the request record, so the
 // config loader can compile rules at load and report a bad expression
 // where it is written.
 package rules
@@ -30,6 +31,11 @@ const (
 	VarQuery    = "request.query"      // map(string, string)
 	VarHeaders  = "request.headers"    // map(string, string), lower-case names
 	VarBody     = "request.body"       // dyn: the JSON body
+
+	// Response rules (CompileResponse) also read these.
+	VarResponseStatus = "response.status" // int
+	VarResponseBody   = "response.body"   // dyn: the upstream's JSON body
+	VarResponseItem   = "response.item"   // dyn: one element of the rule's array
 )
 
 // CostLimit is the most a rule may cost in one evaluation (CEL's runtime
@@ -65,6 +71,8 @@ type Set struct {
 	// What the rules read, found in the checked expressions, so that a
 	// request only builds what some rule needs.
 	principal, body bool
+	responseBody    bool
+	item            bool
 	query, headers  refs
 }
 
@@ -89,12 +97,21 @@ func (r *refs) add(name string) {
 	}
 }
 
-// newEnv declares the variables. Dotted names are CEL qualified
-// identifiers: request.path.userId type-checks as a string.
-func newEnv() (*cel.Env, error) {
+// newEnv declares the variables, with response.* for response rules.
+// Dotted names are CEL qualified identifiers: request.path.userId
+// type-checks as a string.
+func newEnv(response bool) (*cel.Env, error) {
 	strs := cel.ListType(cel.StringType)
 	sm := cel.MapType(cel.StringType, cel.StringType)
-	return cel.NewEnv(
+	var opts []cel.EnvOption
+	if response {
+		opts = append(opts,
+			cel.Variable(VarResponseStatus, cel.IntType),
+			cel.Variable(VarResponseBody, cel.DynType),
+			cel.Variable(VarResponseItem, cel.DynType),
+		)
+	}
+	return cel.NewEnv(append(opts,
 		cel.Variable(VarSub, cel.StringType),
 		cel.Variable(VarConsumer, cel.StringType),
 		cel.Variable(VarScopes, strs),
@@ -106,16 +123,27 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable(VarHeaders, sm),
 		cel.Variable(VarBody, cel.DynType),
 		cel.ParserExpressionSizeLimit(maxExpr),
-	)
+	)...)
 }
 
 // Compile parses and type-checks every rule. The error is a
 // *CompileError for the first rule that fails.
 func Compile(rules []Rule) (*Set, error) {
+	return compileSet(rules, false)
+}
+
+// CompileResponse is Compile for response rules, which also read
+// response.status, response.body and response.item (docs/
+// authorization.md, "Response rules").
+func CompileResponse(rules []Rule) (*Set, error) {
+	return compileSet(rules, true)
+}
+
+func compileSet(rules []Rule, response bool) (*Set, error) {
 	if len(rules) == 0 {
 		return nil, errors.New("no rules")
 	}
-	env, err := newEnv()
+	env, err := newEnv(response)
 	if err != nil {
 		return nil, fmt.Errorf("cel environment: %w", err)
 	}
@@ -174,6 +202,10 @@ func (s *Set) collect(rule string, a *ast.AST) error {
 				s.principal = true
 			case ref.Name == VarBody:
 				s.body = true
+			case ref.Name == VarResponseBody:
+				s.responseBody = true
+			case ref.Name == VarResponseItem:
+				s.item = true
 			case ref.Name == VarQuery:
 				s.query.used = true
 				if name, ok := constantKey(e); ok {
@@ -241,6 +273,12 @@ func (s *Set) ReadsPrincipal() bool { return s.principal }
 
 // ReadsBody reports whether a rule reads request.body.
 func (s *Set) ReadsBody() bool { return s.body }
+
+// ReadsResponseBody reports whether a rule reads response.body.
+func (s *Set) ReadsResponseBody() bool { return s.responseBody }
+
+// ReadsItem reports whether a rule reads response.item.
+func (s *Set) ReadsItem() bool { return s.item }
 
 // Names returns the rule names in order.
 func (s *Set) Names() []string {

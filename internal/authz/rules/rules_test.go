@@ -242,3 +242,41 @@ func BenchmarkRuleEvalBody(b *testing.B) {
 		}
 	}
 }
+
+func TestCompileResponse(t *testing.T) {
+	tests := []struct {
+		name    string
+		expr    string
+		resp    *Response
+		allowed bool
+		err     bool
+	}{
+		{name: "body owner", expr: "response.body.owner_id == principal.sub", resp: &Response{Status: 200, Body: map[string]any{"owner_id": "alice"}, HasBody: true}, allowed: true},
+		{name: "body other owner", expr: "response.body.owner_id == principal.sub", resp: &Response{Status: 200, Body: map[string]any{"owner_id": "bob"}, HasBody: true}},
+		{name: "item", expr: "response.item.owner_id == principal.sub && request.path.userId == 'alice'", resp: &Response{Item: map[string]any{"owner_id": "alice"}, HasItem: true}, allowed: true},
+		{name: "no item", expr: "response.item.owner_id == principal.sub", resp: &Response{}, err: true},
+		{name: "status", expr: "response.status == 200", resp: &Response{Status: 200}, allowed: true},
+		{name: "no response", expr: "response.status == 200", err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := CompileResponse([]Rule{{Name: "r", Expr: tt.expr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := input(t, "")
+			in.Response = tt.resp
+			res, err := s.Evaluate(in)
+			if err != nil {
+				t.Fatalf("Evaluate() error = %v", err)
+			}
+			if res.Allowed() != tt.allowed || (res.Err != nil) != tt.err {
+				t.Errorf("Evaluate(%q) = allowed %v, err %v; want allowed %v, err %v", tt.expr, res.Allowed(), res.Err, tt.allowed, tt.err)
+			}
+		})
+	}
+	s, err := CompileResponse([]Rule{{Name: "r", Expr: "response.item.a == response.body.b"}})
+	if err != nil || !s.ReadsItem() || !s.ReadsResponseBody() {
+		t.Errorf("CompileResponse() = reads item %v, body %v, %v; want both", s.ReadsItem(), s.ReadsResponseBody(), err)
+	}
+}

@@ -15,13 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/bulwark-gateway/bulwark/internal/config"
-	"github.com/bulwark-gateway/bulwark/internal/gateway"
 	"github.com/bulwark-gateway/bulwark/internal/inventory"
-	"github.com/bulwark-gateway/bulwark/internal/metrics"
-	"github.com/bulwark-gateway/bulwark/internal/problem"
 )
 
 // maxInventoryBody bounds the /inventory answer the command reads.
@@ -44,27 +38,9 @@ func inventoryCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "bulwark inventory: no config: pass --config FILE or set BULWARK_CONFIG")
-		return 2
-	}
-	cfg, err := config.Load(*path, os.LookupEnv)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w.Error())
-	}
-	m := metrics.New(buildInfo())
-	h, err := gateway.Build(cfg, gateway.Deps{
-		Log:      zap.NewNop(),
-		Metrics:  m,
-		Problems: problem.New(zap.NewNop(), m.Denials),
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
-		return 1
+	cfg, h, code := compileConfig("inventory", *path, stderr)
+	if h == nil {
+		return code
 	}
 	defer h.Close()
 	snap := inventory.Snapshot{GeneratedAt: time.Now().UTC().Truncate(time.Second), Specs: h.Catalog().Operations()}

@@ -22,14 +22,28 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "bulwark validate: no config: pass --config FILE or set BULWARK_CONFIG")
-		return 2
+	cfg, h, code := compileConfig("validate", *path, stderr)
+	if h == nil {
+		return code
 	}
-	cfg, err := config.Load(*path, os.LookupEnv)
+	h.Close()
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
+	return 0
+}
+
+// compileConfig loads the config at path and compiles it as serve would,
+// without listeners or traffic, printing the errors and warnings to
+// stderr. Without a Handler, code is the exit code (2: no config given,
+// 1: a bad config); the caller closes the Handler.
+func compileConfig(cmd, path string, stderr io.Writer) (*config.Config, *gateway.Handler, int) {
+	if path == "" {
+		fmt.Fprintf(stderr, "bulwark %s: no config: pass --config FILE or set BULWARK_CONFIG\n", cmd)
+		return nil, nil, 2
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
 	if err != nil {
 		printConfigError(stderr, err)
-		return 1
+		return nil, nil, 1
 	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "warning: %s\n", w.Error())
@@ -41,10 +55,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		Problems: problem.New(zap.NewNop(), m.Denials),
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
-		return 1
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		return nil, nil, 1
 	}
-	h.Close()
-	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
-	return 0
+	return cfg, h, 0
 }

@@ -32,7 +32,7 @@ func principalFromClaims(name, method string, cfg *config.Authenticator, claims 
 	for _, c := range cfg.ScopeClaims {
 		p.Scopes = appendWords(p.Scopes, claims[c])
 	}
-	p.Roles = appendWords(nil, claimPath(claims, cfg.RolesClaim))
+	p.Roles = appendWords(nil, exchange.ClaimPath(claims, cfg.RolesClaim))
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		p.Confirmation.X5TS256, _ = cnf["x5t#S256"].(string)
 		p.Confirmation.JKT, _ = cnf["jkt"].(string)
@@ -71,23 +71,6 @@ func appendWords(dst []string, v any) []string {
 		}
 	}
 	return dst
-}
-
-// claimPath follows a dotted path (realm_access.roles) through nested
-// objects; nil when any step is missing.
-func claimPath(claims map[string]any, path string) any {
-	if path == "" {
-		return nil
-	}
-	var cur any = claims
-	for part := range strings.SplitSeq(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[part]
-	}
-	return cur
 }
 
 func stringClaim(claims map[string]any, name string) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
 )
 
 func TestPrincipalFromClaims(t *testing.T) {
@@ -52,7 +53,7 @@ func TestPrincipalFromClaimsClientID(t *testing.T) {
 	if !slices.Equal(p.Roles, []string{"a", "b"}) {
 		t.Errorf("roles = %v", p.Roles)
 	}
-	if claimPath(map[string]any{"a": "x"}, "a.b") != nil {
+	if exchange.ClaimPath(map[string]any{"a": "x"}, "a.b") != nil {
 		t.Error("claimPath through a non-object must be nil")
 	}
 }

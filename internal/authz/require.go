@@ -117,7 +117,7 @@ func (rq *require) check(p *exchange.Principal) string {
 // equal to one, a number or boolean whose JSON text is one, or an array
 // with such an element.
 func (c claimRule) matches(claims map[string]any) bool {
-	v := claimPath(claims, c.path)
+	v := exchange.ClaimPath(claims, c.path)
 	if arr, ok := v.([]any); ok {
 		return slices.ContainsFunc(arr, func(e any) bool { return c.scalar(e) })
 	}
@@ -137,20 +137,6 @@ func (c claimRule) scalar(v any) bool {
 		return false // missing, null, object: never a match
 	}
 	return slices.Contains(c.values, s)
-}
-
-// claimPath follows a dotted path through nested objects; nil when any
-// step is missing.
-func claimPath(claims map[string]any, path string) any {
-	var cur any = claims
-	for part := range strings.SplitSeq(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[part]
-	}
-	return cur
 }
 
 func sortedKeys[V any](m map[string]V) []string {

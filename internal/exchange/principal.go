@@ -1,6 +1,9 @@
 package exchange
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Principal is the verified identity behind a request (DESIGN.md "The
 // principal and the request record"). It is built by one authenticator and
@@ -58,4 +61,22 @@ func (p *Principal) HasScope(scope string) bool {
 		}
 	}
 	return false
+}
+
+// ClaimPath follows a dotted path (realm_access.roles) through nested
+// claim objects; nil when any step is missing or not an object, or when
+// path is empty.
+func ClaimPath(claims map[string]any, path string) any {
+	if path == "" {
+		return nil
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/bulwark-gateway/bulwark/internal/authz/rules"
 	"github.com/bulwark-gateway/bulwark/internal/config"
@@ -26,6 +27,13 @@ type Deps struct {
 	// Limits are the JSON limits under which the stage reads a body that
 	// no earlier stage decoded (a route without a validate section).
 	Limits validate.Limits
+	// Detector holds enumeration state across reloads; Log, Enumerations
+	// and EnumerationBlocks (label route) serve enumeration detection
+	// (Enumerate) only.
+	Detector          *Detector
+	Log               *zap.Logger
+	Enumerations      *prometheus.CounterVec
+	EnumerationBlocks *prometheus.CounterVec
 }
 
 // ObjectRules is a route's compiled authorize section. It is immutable

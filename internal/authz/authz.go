@@ -6,5 +6,8 @@
 // rules compiled by package rules), which run after request validation,
 // so that they read the body it decoded, and before the proxy; and the
 // response rules, a response stage between response validation and
-// filtering (DESIGN.md).
+// filtering; and enumeration detection (Enumerate, over a Detector that
+// outlives reloads), which wraps request validation and the object-level
+// stages to refuse a blocked principal first and count their denials
+// last (DESIGN.md).
 package authz

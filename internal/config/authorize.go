@@ -10,6 +10,23 @@ type RouteAuthorize struct {
 	ResponseRules  []ResponseRule           `yaml:"response_rules" doc:"Named CEL expressions over the upstream's 2xx JSON response (response.body, or response.item for each element of items); a whole-body rule that fails replaces the response with the denial, an item rule drops the elements that fail."`
 	DenyStatus     int                      `yaml:"deny_status" min:"403" doc:"Status of a denial: 403 (forbidden), or 404 so that the answer does not reveal whether the object exists."`
 	Mode           Mode                     `yaml:"mode" doc:"Mode of the object-level rules on this route: enforce or report (overrides the route)."`
+	Enumeration    *Enumeration             `yaml:"enumeration" doc:"Enumeration detection: a principal (or, without one, a client IP) denied on too many distinct objects of this route within a window is reported, and optionally blocked on the route."`
+}
+
+// Enumeration is a route's authorize.enumeration section: how many
+// distinct denied object ids (the route's path parameter values) one
+// principal or client IP may collect within Window before it is reported
+// as enumerating (OWASP API1:2023), and how long it is then refused on
+// the route (docs/authorization.md, "Enumeration detection").
+type Enumeration struct {
+	Threshold   int      `yaml:"threshold" required:"true" min:"2" doc:"Distinct denied object ids within the window that report the key as enumerating (2 to 100)."`
+	Window      Duration `yaml:"window" required:"true" doc:"The counting window: it opens at the key's first counted denial and the count starts over when it ends."`
+	Block       Duration `yaml:"block" doc:"How long the key is refused on this route once reported; 0 (the default) detects and reports only."`
+	BlockStatus int      `yaml:"block_status" min:"403" doc:"Status of a blocked request: 429 (with Retry-After, the default) or 403."`
+}
+
+func (e *Enumeration) setDefaults() {
+	e.BlockStatus = 429
 }
 
 func (a *RouteAuthorize) setDefaults() {

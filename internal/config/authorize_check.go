@@ -27,6 +27,9 @@ func (c *checker) checkRouteAuthorize(p string, rt *Route) {
 		c.errf(p, "a websocket route cannot have object-level rules")
 	}
 	c.checkWritableFields(p+".writable_fields", rt)
+	if e := a.Enumeration; e != nil {
+		c.checkEnumeration(p+".enumeration", rt.Path, e)
+	}
 	names := map[string]string{}
 	for i, r := range a.Rules {
 		c.checkRule(fmt.Sprintf("%s.rules[%d]", p, i), rt, r.Name, r.Expr, names, rules.Compile)
@@ -109,5 +112,27 @@ func (c *checker) checkWritableFields(p string, rt *Route) {
 		if rt.Auth.None && len(f.Roles)+len(f.Scopes) > 0 {
 			c.errf(fp, "a public route (auth: none) has no principal to hold roles or scopes; {} makes the field read-only")
 		}
+	}
+}
+
+// MaxEnumerationThreshold bounds authorize.enumeration.threshold: the
+// detector keeps up to that many id hashes per tracked key.
+const MaxEnumerationThreshold = 100
+
+// checkEnumeration checks authorize.enumeration.
+// The object id it counts is the route's path parameter values: a route
+// without any has a single object, and nothing to enumerate.
+func (c *checker) checkEnumeration(p, path string, e *Enumeration) {
+	if len(PathParams(path)) == 0 {
+		c.errf(p, "the route's path has no parameters ({id}): their values are the object id that enumeration counts")
+	}
+	if e.Threshold < 2 || e.Threshold > MaxEnumerationThreshold {
+		c.errf(p+".threshold", "must be between 2 and %d", MaxEnumerationThreshold)
+	}
+	if e.Window <= 0 {
+		c.errf(p+".window", "must be greater than 0")
+	}
+	if e.BlockStatus != 429 && e.BlockStatus != 403 {
+		c.errf(p+".block_status", "must be 429 or 403")
 	}
 }

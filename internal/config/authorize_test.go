@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -137,7 +138,7 @@ func TestAuthorizeErrors(t *testing.T) {
 			name:    "unknown key",
 			section: []string{"    authorize: { rule: [] }"},
 			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields or response_rules\n" +
-				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, writable_fields, response_rules, deny_status, mode)`,
+				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, writable_fields, response_rules, deny_status, mode, enumeration)`,
 		},
 	}
 	for _, tt := range tests {
@@ -185,5 +186,60 @@ func TestAuthorizeResponseRules(t *testing.T) {
 	a := cfg.Routes[0].Authorize
 	if a == nil || len(a.ResponseRules) != 3 || a.ResponseRules[1].Items != "$.invoices" || a.DenyStatus != 404 {
 		t.Errorf("Authorize = %+v, want three response rules", a)
+	}
+}
+
+func TestEnumerationLoads(t *testing.T) {
+	cfg := mustParse(t, authorizeRoute("[keys]",
+		"    authorize:",
+		"      rules: [ { name: owner, expr: 'request.path.userId == principal.sub' } ]",
+		"      enumeration: { threshold: 20, window: 1m }",
+	), nil)
+	e := cfg.Routes[0].Authorize.Enumeration
+	if e == nil || e.Threshold != 20 || e.Window != Duration(60e9) || e.Block != 0 || e.BlockStatus != 429 {
+		t.Errorf("Enumeration = %+v, want threshold 20, window 1m, no block, block_status 429", e)
+	}
+}
+
+func TestEnumerationErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		section string
+		want    string
+	}{
+		{name: "threshold", section: "{ threshold: 1, window: 1m }",
+			want: "routes[0].authorize.enumeration.threshold: must be"},
+		{name: "threshold too high", section: "{ threshold: 101, window: 1m }",
+			want: "routes[0].authorize.enumeration.threshold: must be between 2 and 100"},
+		{name: "window", section: "{ threshold: 5, window: 0s }",
+			want: "routes[0].authorize.enumeration.window: must be greater than 0"},
+		{name: "block", section: "{ threshold: 5, window: 1m, block: -1s }",
+			want: "routes[0].authorize.enumeration.block: a duration must not be negative"},
+		{name: "block status", section: "{ threshold: 5, window: 1m, block_status: 404 }",
+			want: "routes[0].authorize.enumeration.block_status: must be 429 or 403"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := parseErrors(t, authorizeRoute("[keys]",
+				"    authorize:",
+				"      rules: [ { name: owner, expr: 'request.path.userId == principal.sub' } ]",
+				"      enumeration: "+tt.section,
+			), nil)
+			if got := errs.Error(); !strings.Contains(got, tt.want) {
+				t.Errorf("error = %q, want it to contain %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnumerationNeedsPathParameters(t *testing.T) {
+	src := strings.Replace(authorizeRoute("[keys]",
+		"    authorize:",
+		"      rules: [ { name: owner, expr: 'principal.sub == \"a\"' } ]",
+		"      enumeration: { threshold: 5, window: 1m }",
+	), "/users/{userId}", "/users", 1)
+	want := "routes[0].authorize.enumeration: the route's path has no parameters"
+	if got := parseErrors(t, src, nil).Error(); !strings.Contains(got, want) {
+		t.Errorf("error = %q, want it to contain %q", got, want)
 	}
 }

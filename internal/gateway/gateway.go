@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-gateway/bulwark/internal/authn"
+	"github.com/bulwark-gateway/bulwark/internal/authz"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/edge"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
@@ -45,6 +46,10 @@ type Deps struct {
 	// Undocumented records requests to a spec-validated upstream that
 	// match no operation (routes_from_spec); nil means Inventory.
 	Undocumented interface{ Undocumented(upstream, path string) }
+	// Enumeration holds the enumeration detection state (counts and
+	// blocks) across reloads; nil gives the Handler one of its own
+	// (bulwark validate, tests).
+	Enumeration *authz.Detector
 
 	// catalog is the inventory catalog of the config being built: routes
 	// attach to its operations (set by Build).
@@ -80,6 +85,9 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 	}
 	if deps.Undocumented == nil {
 		deps.Undocumented = deps.Inventory
+	}
+	if deps.Enumeration == nil {
+		deps.Enumeration = authz.NewDetector(authz.DefaultEnumerationKeys)
 	}
 	h.catalog = deps.Inventory.Catalog(cfg)
 	deps.catalog = h.catalog

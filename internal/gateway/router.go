@@ -266,6 +266,14 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	if validateRequest != nil {
 		h = validateRequest(h)
 	}
+	// Outside validation and the rules, so that a blocked key is refused
+	// before either, and after them all (response rules included) to
+	// count the request's denial.
+	if e := authz.Enumerate(rt, authz.Deps{Problems: deps.Problems, Detector: deps.Enumeration,
+		Log: deps.Log.Named("authz"), Enumerations: deps.Metrics.Enumerations,
+		EnumerationBlocks: deps.Metrics.EnumerationBlocks}); e != nil {
+		h = e.Middleware(h)
+	}
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
 	if filterView != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bulwark-gateway/bulwark/internal/audit"
 	"github.com/bulwark-gateway/bulwark/internal/authn"
+	"github.com/bulwark-gateway/bulwark/internal/authz"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/inventory"
 	"github.com/bulwark-gateway/bulwark/internal/metrics"
@@ -64,6 +65,9 @@ type Server struct {
 	// inventory counts operation and undocumented requests for the
 	// process's life, so /inventory survives reloads.
 	inventory *inventory.Registry
+	// enumeration is the enumeration detection state, kept for the
+	// process's life so counts and blocks survive reloads.
+	enumeration *authz.Detector
 
 	active   atomic.Pointer[Handler]
 	certs    *certStore // nil without TLS
@@ -82,6 +86,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		problems:  problem.New(opts.Log.Named("deny"), m.Denials),
 		authn:     authn.NewRegistry(opts.Log.Named("authn"), m.JWKSRefresh),
 		inventory: inventory.New(inventory.Options{Undocumented: m.Undocumented}),
+
+		enumeration: authz.NewDetector(authz.DefaultEnumerationKeys),
 	}
 	m.SetKeySetAges(func(yield func(string, time.Duration)) {
 		if h := s.active.Load(); h != nil {
@@ -128,7 +134,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 
 func (s *Server) deps() Deps {
 	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn, RateStore: s.rate,
-		Inventory: s.inventory, Undocumented: s.inventory}
+		Inventory: s.inventory, Undocumented: s.inventory, Enumeration: s.enumeration}
 }
 
 // Ready implements readiness: ready once every listener is up and every

@@ -84,6 +84,11 @@ type Metrics struct {
 	// route, rule and result: allow, deny (the rule did not hold) or error
 	// (it could not be evaluated, which denies). Report mode counts too.
 	AuthzDecisions *prometheus.CounterVec
+	// Enumerations counts the principals (or client IPs) that enumeration
+	// detection reported, by route; EnumerationBlocks the blocks it
+	// started, by route.
+	Enumerations      *prometheus.CounterVec
+	EnumerationBlocks *prometheus.CounterVec
 	// Undocumented counts requests to a spec-validated upstream that match
 	// no operation of its spec, by upstream (API inventory).
 	Undocumented *prometheus.CounterVec
@@ -187,6 +192,14 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_authz_decisions_total",
 			Help: "Evaluations of object-level rules, by route, rule and result (allow, deny, error).",
 		}, []string{"route", "rule", "result"}),
+		Enumerations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_bola_enumeration_suspected_total",
+			Help: "Principals or client IPs denied on more distinct objects of a route than its enumeration threshold allows within the window, by route.",
+		}, []string{"route"}),
+		EnumerationBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_bola_blocked_total",
+			Help: "Enumeration blocks started (authorize.enumeration.block), by route.",
+		}, []string{"route"}),
 		Undocumented: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_undocumented_requests_total",
 			Help: "Requests to a spec-validated upstream that matched no operation of its spec (shadow or zombie endpoints), by upstream.",
@@ -224,7 +237,7 @@ func New(info BuildInfo) *Metrics {
 		m.AuthAttempts, m.JWKSRefresh, m.keySetAge,
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 		m.AuditEvents, m.AuditDropped, m.AuditFailures,
-		m.ValidationFailures, m.FilterActions, m.SensitiveData, m.AuthzDecisions,
+		m.ValidationFailures, m.FilterActions, m.SensitiveData, m.AuthzDecisions, m.Enumerations, m.EnumerationBlocks,
 		m.Undocumented, m.Deprecated,
 	)
 	for _, result := range []string{"success", "failure"} {

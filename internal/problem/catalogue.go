@@ -244,6 +244,22 @@ func FieldNotWritable(field string) Problem {
 		Reason: "field_not_writable", Rule: field, OWASP: "API3:2023", NIST: []string{"AC-3", "AC-6"}}
 }
 
+// EnumerationBlocked is the answer to a principal (or client IP) that the
+// route's enumeration detection caught collecting denials on many
+// distinct objects and still blocks: 429 with Retry-After (retry seconds)
+// or 403, as authorize.enumeration.block_status says.
+func EnumerationBlocked(status int, retry int64) Problem {
+	p := Problem{Status: http.StatusTooManyRequests, Slug: "enumeration-blocked", Title: "Too Many Requests",
+		Detail: "Too many requests for objects the caller may not access; retry after the delay in Retry-After.",
+		Header: http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}}
+	if status == http.StatusForbidden {
+		p = Problem{Status: http.StatusForbidden, Slug: "enumeration-blocked", Title: "Forbidden",
+			Detail: "Too many requests for objects the caller may not access."}
+	}
+	p.Stage, p.Reason, p.OWASP, p.NIST = StageAuthz, "enumeration_blocked", "API1:2023", []string{"AC-3", "AC-6"}
+	return p
+}
+
 // ParameterPollution is the answer to a request that repeats a query
 // parameter or header that an object-level rule reads: the rule and the
 // upstream could read different values. It always enforces.

@@ -22,6 +22,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
 		InsufficientPrivileges("x", "x"), MethodOverride(), ObjectForbidden("x", 403), ParameterPollution(), FieldNotWritable("x"),
+		EnumerationBlocked(429, 1),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -67,6 +68,7 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		ResponseNotFiltered("x"), SensitiveData(), NoView(), InsufficientPrivileges("x", "x"), MethodOverride(),
 		ObjectForbidden("x", 403), ObjectForbidden("x", 404), ParameterPollution(), FieldNotWritable("x"),
+		EnumerationBlocked(429, 1), EnumerationBlocked(403, 1),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)

@@ -121,6 +121,17 @@ func (o *objectStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.set != nil && !o.evaluate(w, r, rec) {
 		return
 	}
+	if len(o.fields) > 0 && !rec.BodyRead && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// A body that is not JSON cannot be checked field by field, and an
+		// upstream that parses it anyway (many ignore the Content-Type)
+		// would take a field the principal may not write: refused.
+		p := problem.UnsupportedMediaType()
+		p.Stage, p.Detail = problem.StageAuthz, "This route only accepts JSON request bodies: their fields are checked."
+		p.Mode = o.mode
+		if o.problems.Deny(w, r, p) {
+			return
+		}
+	}
 	if len(o.fields) > 0 && rec.BodyRead {
 		if field := notWritable(o.fields, rec.Body, rec.Principal); field != "" {
 			p := problem.FieldNotWritable(field)

@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 	"github.com/bulwark-gateway/bulwark/internal/problem"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
 
 func TestAuthorize(t *testing.T) {
@@ -148,5 +149,50 @@ func TestAuthorizeNothing(t *testing.T) {
 	o, err := Authorize(config.Route{}, Deps{})
 	if o != nil || err != nil || o.ReadsBody() {
 		t.Errorf("Authorize(no section) = %v, %v; want nil, nil", o, err)
+	}
+}
+
+// TestWritableFieldsRefuseOtherBodies checks that a route with writable
+// fields refuses a body it cannot check field by field: an upstream that
+// parses JSON whatever the Content-Type would otherwise take the field.
+func TestWritableFieldsRefuseOtherBodies(t *testing.T) {
+	denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"route", "stage", "reason", "mode"})
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "a"}, []string{"route", "rule", "result"})
+	rt := config.Route{Name: "r", Path: "/users/{userId}", Authorize: &config.RouteAuthorize{DenyStatus: 403,
+		WritableFields: map[string]config.WritableField{"status": {Roles: []string{"admin"}}}}}
+	o, err := Authorize(rt, Deps{Problems: problem.New(zap.NewNop(), denials), Decisions: decisions, Limits: validate.DefaultLimits()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, ct, body string
+		status         int
+	}{
+		{"text/plain carrying JSON", "text/plain", `{"status":"x"}`, http.StatusUnsupportedMediaType},
+		{"no Content-Type", "", `{"status":"x"}`, http.StatusUnsupportedMediaType},
+		{"form", "application/x-www-form-urlencoded", "status=x", http.StatusUnsupportedMediaType},
+		{"no body", "", "", http.StatusOK},
+		{"JSON without the field", "application/json", `{"name":"a"}`, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := 0
+			h := o.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
+			req := httptest.NewRequest(http.MethodPost, "/users/x", strings.NewReader(tt.body))
+			if tt.body == "" {
+				req = httptest.NewRequest(http.MethodPost, "/users/x", http.NoBody)
+			}
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			rec := &exchange.Record{Route: &exchange.Route{Name: "r", Mode: config.ModeEnforce}, Principal: &exchange.Principal{Subject: "alice"}}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req.WithContext(exchange.With(req.Context(), rec)))
+			if w.Code != tt.status {
+				t.Errorf("status = %d, want %d (%s)", w.Code, tt.status, w.Body)
+			}
+			if want := 0; tt.status != http.StatusOK && hits != want {
+				t.Errorf("a refused request reached the next handler")
+			}
+		})
 	}
 }

@@ -1,10 +1,7 @@
 package authz
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -214,29 +211,9 @@ func (o *objectStage) readBody(w http.ResponseWriter, r *http.Request, rec *exch
 	if r.Body == nil || r.Body == http.NoBody || !validate.IsJSON(r.Header.Get("Content-Type")) {
 		return true
 	}
-	buf := make([]byte, 0, max(min(r.ContentLength, o.limits.MaxSize), 512))
-	body, err := validate.ScanJSON(r.Body, o.limits, buf)
-	var limitErr *validate.LimitError
-	var maxBytes *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxBytes):
-		o.problems.Write(w, r, problem.BodyTooLarge())
-		return false
-	case errors.As(err, &limitErr):
-		o.problems.Deny(w, r, problem.JSONRefused("json_"+limitErr.Rule, limitErr.Detail()))
-		return false
-	case err != nil:
-		// The client went away mid-body: nobody to answer.
-		w.WriteHeader(499)
-		return false
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	v, err := validate.DecodeJSON(body)
+	_, v, err := validate.ReadJSONBody(r, o.limits, true)
 	if err != nil {
-		// The scanner accepted it: decoding cannot fail short of a bug,
-		// and a bug must not let it through.
-		o.problems.Deny(w, r, problem.JSONRefused("json_syntax", "The request body is not valid JSON."))
+		o.problems.RefuseBody(w, r, err)
 		return false
 	}
 	rec.Body, rec.BodyRead = v, true

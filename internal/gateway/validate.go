@@ -145,47 +145,24 @@ func (v *requestValidator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	var value any
 	if r.Body != nil && r.Body != http.NoBody {
-		// A fresh buffer per request: the transport may still be sending
-		// it upstream after this handler returned, so it cannot be pooled.
-		buf := make([]byte, 0, max(min(r.ContentLength, v.limits.MaxSize), 512))
 		var err error
-		if validate.IsJSON(ct) {
-			body, err = validate.ScanJSON(r.Body, v.limits, buf)
-		} else if v.op != nil {
-			body, err = readAll(r.Body, buf)
-		}
-		var limitErr *validate.LimitError
-		var maxBytes *http.MaxBytesError
 		switch {
-		case errors.As(err, &maxBytes):
-			// The edge's body limit decided the denial; ours to answer.
-			v.problems.Write(w, r, problem.BodyTooLarge())
-			return
-		case errors.As(err, &limitErr):
-			reason := "json_" + limitErr.Rule
-			v.failures.WithLabelValues(reason).Inc()
-			v.problems.Deny(w, r, problem.JSONRefused(reason, limitErr.Detail()))
-			return
-		case err != nil:
-			// The client went away mid-body: nobody to answer.
-			w.WriteHeader(proxy.StatusClientClosedRequest)
-			return
-		}
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			if (v.op != nil || v.decode) && validate.IsJSON(ct) {
-				if value, err = validate.DecodeJSON(body); err != nil {
-					// The scanner accepted it: decoding cannot fail short
-					// of a bug, and a bug must not let it through.
-					v.problems.Deny(w, r, problem.JSONRefused("json_syntax", "The request body is not valid JSON."))
-					return
-				}
+		case validate.IsJSON(ct):
+			body, value, err = validate.ReadJSONBody(r, v.limits, v.op != nil || v.decode)
+			if err == nil && value != nil {
 				// Decoded once: the object-level rules read it here.
 				if rec := exchange.From(r.Context()); rec != nil {
 					rec.Body, rec.BodyRead = value, true
 				}
 			}
+		case v.op != nil:
+			body, err = readAll(r)
+		}
+		if err != nil {
+			if reason := v.problems.RefuseBody(w, r, err); reason != "" {
+				v.failures.WithLabelValues(reason).Inc()
+			}
+			return
 		}
 	}
 	if v.op != nil && !v.check(w, r, ct, body, value) {
@@ -230,11 +207,15 @@ func (v *requestValidator) check(w http.ResponseWriter, r *http.Request, ct stri
 }
 
 // readAll reads a non-JSON body that the operation checks (bounded by the
-// edge's body limit).
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	b := bytes.NewBuffer(buf)
-	_, err := b.ReadFrom(r)
-	return b.Bytes(), err
+// edge's body limit) and puts the bytes back for the upstream.
+func readAll(r *http.Request) ([]byte, error) {
+	b := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 512)))
+	if _, err := b.ReadFrom(r.Body); err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b.Bytes()))
+	r.ContentLength = int64(b.Len())
+	return b.Bytes(), nil
 }
 
 // Respond checks the upstream response against the operation.

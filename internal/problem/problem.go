@@ -8,6 +8,7 @@ package problem
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -16,7 +17,13 @@ import (
 
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
+	"github.com/bulwark-gateway/bulwark/internal/validate"
 )
+
+// StatusClientClosedRequest is the status recorded (nginx's 499) when the
+// client went away before it could be answered. Nobody reads it; it keeps
+// the gateway's own metrics and audit from counting the request as a 200.
+const StatusClientClosedRequest = 499
 
 // TypePrefix prefixes every problem type slug; docs/errors.md lists them.
 const TypePrefix = "urn:bulwark:problem:"
@@ -173,4 +180,28 @@ func instance(id string) string {
 		return ""
 	}
 	return "urn:bulwark:request:" + id
+}
+
+// RefuseBody answers a request whose JSON body validate.ReadJSONBody could
+// not read: 413 when the edge's body limit cut it (the edge decided that
+// denial), 400 invalid-json for a threat limit or invalid JSON (always
+// enforced), and nothing but the 499 record when the client went away. It
+// returns the reason of the denial it decided, "" for none.
+func (pw *Writer) RefuseBody(w http.ResponseWriter, r *http.Request, err error) string {
+	var maxBytes *http.MaxBytesError
+	var limit *validate.LimitError
+	switch {
+	case errors.As(err, &maxBytes):
+		pw.Write(w, r, BodyTooLarge())
+		return ""
+	case errors.As(err, &limit):
+		reason := "json_" + limit.Rule
+		pw.Deny(w, r, JSONRefused(reason, limit.Detail()))
+		return reason
+	case errors.Is(err, validate.ErrInvalidJSON):
+		pw.Deny(w, r, JSONRefused("json_syntax", "The request body is not valid JSON."))
+		return "json_syntax"
+	}
+	w.WriteHeader(StatusClientClosedRequest)
+	return ""
 }

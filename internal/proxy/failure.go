@@ -18,9 +18,8 @@ import (
 )
 
 // StatusClientClosedRequest is the status recorded (nginx's 499) when the
-// client went away before the upstream answered. Nobody reads it; it keeps
-// the gateway's own metrics and audit from counting the request as a 200.
-const StatusClientClosedRequest = 499
+// client went away before the upstream answered.
+const StatusClientClosedRequest = problem.StatusClientClosedRequest
 
 // Error classes: a bounded label for log lines, never the error text (which
 // can carry addresses or, from some libraries, URLs).

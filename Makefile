@@ -17,7 +17,8 @@ MAKEFLAGS += --no-builtin-rules
 GO ?= go
 GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
-# Tools `make test` needs: gcc (and the C library headers) because the race
+# Tools `make test` needs (besides the test binaries built from
+# test/tools, see test-binaries): gcc (and the C library headers) because the race
 # detector needs cgo; redis-server because the Redis rate-limit store is
 # tested against a real server that the tests start on a free port.
 TEST_TOOLS := go:-
@@ -97,8 +98,18 @@ bin/demo-upstream:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/demo-upstream ./cmd/demo-upstream
 
 .PHONY: test
-test: test-tools fmt-check vet ## gofmt check, go vet, then every test with the race detector.
+test: test-tools test-binaries fmt-check vet ## gofmt check, go vet, then every test with the race detector.
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Programs the tests run, built from the versions pinned in the separate
+# module test/tools (its go.mod `tool` directives), so that the main
+# go.mod stays free of their dependencies: OPA, the policy server of the
+# policy-hook tests (test/e2e/authorize_policy_test.go).
+.PHONY: test-binaries
+test-binaries: bin/opa
+
+bin/opa: test/tools/go.mod test/tools/go.sum
+	CGO_ENABLED=0 $(GO) build -C test/tools -trimpath -o $(abspath $@) github.com/open-policy-agent/opa
 
 .PHONY: test-tools
 test-tools:

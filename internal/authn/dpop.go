@@ -20,6 +20,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/bulwark-gateway/bulwark/internal/cache"
 )
 
 const (
@@ -70,7 +72,7 @@ type dpopVerifier struct {
 	replay replayStore
 	// keys maps the SHA-256 of a proof's header segment to its checked
 	// key; only headers of proofs whose signature verified get in.
-	keys *cache[dpopKey]
+	keys *cache.Cache[dpopKey]
 }
 
 // dpopKey is a proof header's public key and its RFC 7638 thumbprint.
@@ -117,7 +119,7 @@ func newDPoPVerifier(algorithms []string, maxAge time.Duration, replay replaySto
 		),
 		maxAge: maxAge,
 		replay: replay,
-		keys:   newCache[dpopKey](dpopKeyCacheSize),
+		keys:   cache.New[dpopKey](dpopKeyCacheSize, nil),
 	}
 }
 
@@ -165,7 +167,7 @@ func (v *dpopVerifier) verify(ctx context.Context, proofs []string, method, htu,
 	// Everything proofKey checks is a function of the header segment, so
 	// its answer for a header whose signature once verified is reused.
 	headerID := sha256.Sum256([]byte(proof[:strings.IndexByte(proof, '.')]))
-	key, cached := v.keys.get(headerID)
+	key, cached := v.keys.Get(headerID)
 	var claims dpopClaims
 	// The keyfunc runs after golang-jwt checked alg against the allowed
 	// list; it checks the rest of the header and returns the embedded key.
@@ -185,7 +187,7 @@ func (v *dpopVerifier) verify(ctx context.Context, proofs []string, method, htu,
 		return dpopRefusal("dpop_invalid")
 	}
 	if !cached {
-		v.keys.put(headerID, key, time.Now().Add(dpopKeyCacheTTL))
+		v.keys.Put(headerID, key, time.Now().Add(dpopKeyCacheTTL))
 	}
 	if !v.claimsValid(&claims, method, htu, accessToken, now) {
 		return dpopRefusal("dpop_invalid")

@@ -765,7 +765,7 @@ func TestDPoPKeyCache(t *testing.T) {
 	first := signProof(t, "ES256", k.ec256, nil)
 	forgedFirst := dpopSegments(first, "", "", strings.Split(signProof(t, "ES256", k.ec256b, nil), ".")[2])
 	check("forged signature before the header is cached", forgedFirst, "", dpopInvalid)
-	if got := v.keys.len(); got != 0 {
+	if got := v.keys.Len(); got != 0 {
 		t.Fatalf("key cache holds %d headers after a forged proof, want 0", got)
 	}
 	check("first proof", first, "", dpopAccepted)
@@ -774,7 +774,7 @@ func TestDPoPKeyCache(t *testing.T) {
 		t.Fatal("two proofs of one key have different headers; the cache is not exercised")
 	}
 	check("second proof, cached header", second, dpopThumbprint(t, k.ec256.Public()), dpopAccepted)
-	if got := v.keys.len(); got != 1 {
+	if got := v.keys.Len(); got != 1 {
 		t.Errorf("key cache holds %d headers, want 1", got)
 	}
 	// The cached header with claims signed by another key.

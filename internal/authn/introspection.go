@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/bulwark-gateway/bulwark/internal/cache"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 )
@@ -53,8 +54,8 @@ type introspectionAuth struct {
 	// the config names it).
 	endpoint atomic.Pointer[string]
 
-	pos *cache[*exchange.Principal]
-	neg *cache[*Failure]
+	pos *cache.Cache[*exchange.Principal]
+	neg *cache.Cache[*Failure]
 
 	mu       sync.Mutex
 	inflight map[[32]byte]*introspectionCall
@@ -129,8 +130,8 @@ func newIntrospection(name string, cfg config.Authenticator, deps Deps) (*intros
 		discovery: base,
 		basic:     config.Secret("Basic " + base64.StdEncoding.EncodeToString([]byte(cred))),
 		now:       time.Now,
-		pos:       newCache[*exchange.Principal](cfg.CacheSize),
-		neg:       newCache[*Failure](cfg.CacheSize),
+		pos:       cache.New[*exchange.Principal](cfg.CacheSize, nil),
+		neg:       cache.New[*Failure](cfg.CacheSize, nil),
 		inflight:  make(map[[32]byte]*introspectionCall),
 		done:      make(chan struct{}),
 	}
@@ -221,10 +222,10 @@ func (a *introspectionAuth) token(in *Input) string {
 
 // cached returns the cached verdict on the token hash key, if any.
 func (a *introspectionAuth) cached(key [32]byte) (*exchange.Principal, *Failure) {
-	if p, ok := a.pos.get(key); ok {
+	if p, ok := a.pos.Get(key); ok {
 		return p, nil
 	}
-	if f, ok := a.neg.get(key); ok {
+	if f, ok := a.neg.Get(key); ok {
 		return nil, f
 	}
 	return nil, nil
@@ -258,14 +259,14 @@ func (a *introspectionAuth) introspect(ctx context.Context, key [32]byte, token,
 		return nil, unavailable("introspection_error", "the access token cannot be checked now")
 	}
 	if f != nil {
-		a.neg.put(key, f, now.Add(a.cfg.NegativeCacheTTL.D()))
+		a.neg.Put(key, f, now.Add(a.cfg.NegativeCacheTTL.D()))
 		return nil, f
 	}
 	expires := now.Add(a.cfg.CacheTTL.D())
 	if !p.Expiry.IsZero() && p.Expiry.Before(expires) {
 		expires = p.Expiry
 	}
-	a.pos.put(key, p, expires)
+	a.pos.Put(key, p, expires)
 	return p, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/bulwark-gateway/bulwark/internal/cache"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 )
@@ -137,12 +138,8 @@ func newTestIntrospection(t testing.TB, cfg config.Authenticator, clk *introspec
 	t.Cleanup(a.Close)
 	if clk != nil {
 		a.now = clk.Now
-		if a.pos != nil {
-			a.pos.now = clk.Now
-		}
-		if a.neg != nil {
-			a.neg.now = clk.Now
-		}
+		a.pos = cache.New[*exchange.Principal](cfg.CacheSize, clk.Now)
+		a.neg = cache.New[*Failure](cfg.CacheSize, clk.Now)
 	}
 	return a
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
+	"github.com/bulwark-gateway/bulwark/internal/cache"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 	"github.com/bulwark-gateway/bulwark/internal/exchange"
 )
@@ -36,11 +37,11 @@ type jwtAuth struct {
 	cfg       config.Authenticator
 	parser    *jwt.Parser
 	keys      jwtKeys
-	cache     *cache[*exchange.Principal]
+	cache     *cache.Cache[*exchange.Principal]
 	typ       string // normalized required typ; "" when not checked
 	challenge string
 	// now is the clock of claim checks and cache expiry (tests replace it
-	// before first use, together with cache.now).
+	// before first use, together with a cache on the same clock).
 	now func() time.Time
 }
 
@@ -67,7 +68,7 @@ func newJWT(name string, cfg config.Authenticator, deps Deps) (*jwtAuth, error) 
 	a := &jwtAuth{
 		name:      name,
 		cfg:       cfg,
-		cache:     newCache[*exchange.Principal](cfg.CacheSize),
+		cache:     cache.New[*exchange.Principal](cfg.CacheSize, nil),
 		typ:       normalizeTyp(cfg.Typ),
 		challenge: `Bearer realm="` + Realm + `"`,
 		now:       time.Now,
@@ -155,7 +156,7 @@ func (a *jwtAuth) Authenticate(ctx context.Context, in *Input) (*exchange.Princi
 		return nil, invalidToken("too_large", jwtTooLarge)
 	}
 	sum := sha256.Sum256([]byte(raw))
-	if p, ok := a.cache.get(sum); ok {
+	if p, ok := a.cache.Get(sum); ok {
 		return p, nil
 	}
 	p, f := a.verify(ctx, raw)
@@ -167,7 +168,7 @@ func (a *jwtAuth) Authenticate(ctx context.Context, in *Input) (*exchange.Princi
 	if p.Expiry.Before(until) {
 		until = p.Expiry
 	}
-	a.cache.put(sum, p, until)
+	a.cache.Put(sum, p, until)
 	return p, nil
 }
 

@@ -25,7 +25,9 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/bulwark-gateway/bulwark/internal/cache"
 	"github.com/bulwark-gateway/bulwark/internal/config"
+	"github.com/bulwark-gateway/bulwark/internal/exchange"
 )
 
 // jwtRawToken assembles a token from a header, claims and raw signature
@@ -609,7 +611,7 @@ func TestJWTVerifiedCache(t *testing.T) {
 		c.CacheTTL = config.Duration(2 * time.Minute)
 	}), Deps{})
 	clock := &jwtTestClock{t: time.Now()}
-	a.now, a.cache.now = clock.now, clock.now
+	a.now, a.cache = clock.now, cache.New[*exchange.Principal](a.cfg.CacheSize, clock.now)
 	jwtWaitReady(t, a)
 
 	now := clock.now()
@@ -643,16 +645,16 @@ func TestJWTCacheNotForFailures(t *testing.T) {
 		c.KeyFile = config.Path(jwtWriteFile(t, "k.pem", jwtPublicPEM(t, key)))
 	}), Deps{})
 	clock := &jwtTestClock{t: time.Now()}
-	a.now, a.cache.now = clock.now, clock.now
+	a.now, a.cache = clock.now, cache.New[*exchange.Principal](a.cfg.CacheSize, clock.now)
 	token := key.sign(t, jwtTestClaims(map[string]any{"nbf": clock.now().Add(time.Minute).Unix()}), nil)
 	_, err := jwtCheck(a, token)
 	jwtWantFailure(t, err, http.StatusUnauthorized, "not_yet_valid")
-	if n := a.cache.len(); n != 0 {
+	if n := a.cache.Len(); n != 0 {
 		t.Errorf("cache entries after a refusal = %d, want 0", n)
 	}
 	clock.advance(2 * time.Minute)
 	jwtWantOK(t, a, token, "once nbf passed")
-	if n := a.cache.len(); n != 1 {
+	if n := a.cache.Len(); n != 1 {
 		t.Errorf("cache entries after a success = %d, want 1", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,10 @@ type Deps struct {
 	// Detector holds enumeration state across reloads; Log, Enumerations
 	// and EnumerationBlocks (label route) serve enumeration detection
 	// (Enumerate) only.
-	Detector          *Detector
+	Detector *Detector
+	// Policies are the clients of the config's policies: section, by
+	// name (authorize.policy).
+	Policies          map[string]*Policy
 	Log               *zap.Logger
 	Enumerations      *prometheus.CounterVec
 	EnumerationBlocks *prometheus.CounterVec
@@ -47,6 +51,14 @@ type ObjectRules struct {
 	counts [][3]prometheus.Counter
 	// fields are the writable fields, by path; none: no check.
 	fields []writable
+	// policy is the route's policy decision point (nil: none), asked
+	// last; policyRule ("policy:<name>") names it in denials and metrics,
+	// policyCounts are its allow, deny and error counters.
+	policy       *Policy
+	policyRule   string
+	policyCounts [3]prometheus.Counter
+	route        policyRoute
+	sortedParams []string // params, sorted, for the input document
 }
 
 // The results of bulwark_authz_decisions_total.
@@ -63,11 +75,23 @@ const (
 // did not come through it.
 func Authorize(rt config.Route, deps Deps) (*ObjectRules, error) {
 	a := rt.Authorize
-	if a == nil || len(a.Rules) == 0 && len(a.WritableFields) == 0 {
+	if a == nil || len(a.Rules) == 0 && len(a.WritableFields) == 0 && a.Policy == "" {
 		return nil, nil
 	}
 	o := &ObjectRules{params: config.PathParams(rt.Path), denyStatus: a.DenyStatus,
 		mode: a.Mode, limits: deps.Limits, problems: deps.Problems, fields: compileWritable(a.WritableFields)}
+	if a.Policy != "" {
+		o.policy = deps.Policies[a.Policy]
+		if o.policy == nil {
+			return nil, fmt.Errorf("authorize: unknown policy %q", a.Policy)
+		}
+		o.policyRule = "policy:" + a.Policy
+		o.route = policyRoute{Name: rt.Name, Path: rt.Path, Upstream: rt.Upstream}
+		o.sortedParams = slices.Sorted(slices.Values(o.params))
+		for i, result := range []string{"allow", "deny", "error"} {
+			o.policyCounts[i] = deps.Decisions.WithLabelValues(rt.Name, o.policyRule, result)
+		}
+	}
 	if len(a.Rules) > 0 {
 		list := make([]rules.Rule, len(a.Rules))
 		for i, r := range a.Rules {
@@ -89,10 +113,11 @@ func Authorize(rt config.Route, deps Deps) (*ObjectRules, error) {
 	return o, nil
 }
 
-// ReadsBody reports whether a rule reads request.body or the route has
-// writable fields, so that request validation decodes the body.
+// ReadsBody reports whether a rule reads request.body, the route has
+// writable fields or its policy's input carries the body, so that request
+// validation decodes the body.
 func (o *ObjectRules) ReadsBody() bool {
-	return o != nil && (len(o.fields) > 0 || o.set != nil && o.set.ReadsBody())
+	return o != nil && (len(o.fields) > 0 || o.set != nil && o.set.ReadsBody() || o.policy != nil && o.policy.input.Body)
 }
 
 // Middleware returns the stage around next.
@@ -138,6 +163,9 @@ func (o *objectStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if o.policy != nil && !o.askPolicy(w, r, rec) {
+		return
+	}
 	o.next.ServeHTTP(w, r)
 }
 
@@ -181,26 +209,39 @@ func requestInput(r *http.Request, rec *exchange.Record, params []string) rules.
 	if p := rec.Principal; p != nil {
 		in.Principal = &rules.Principal{Sub: p.Subject, Consumer: p.Consumer, Scopes: p.Scopes, Roles: p.Roles, Claims: p.Claims}
 	}
-	if len(params) > 0 {
-		in.Path = make(map[string]string, len(params))
-		rctx := chi.RouteContext(r.Context())
-		for _, name := range params {
-			raw := ""
-			if rctx != nil {
-				raw = rctx.URLParam(name)
-			}
-			if s, err := url.PathUnescape(raw); err == nil {
-				raw = s
-			}
-			in.Path[name] = raw
-		}
-	}
+	in.Path = pathParams(r, params)
 	if r.URL.RawQuery != "" {
 		// A malformed pair is left out here, as url.Query does; a rule
 		// that reads it then denies.
 		in.Query, _ = url.ParseQuery(r.URL.RawQuery)
 	}
 	return in
+}
+
+// pathParams returns the values of the route's path parameters; nil when
+// the route has none.
+func pathParams(r *http.Request, params []string) map[string]string {
+	if len(params) == 0 {
+		return nil
+	}
+	values := make(map[string]string, len(params))
+	for _, name := range params {
+		values[name] = pathParam(r, name)
+	}
+	return values
+}
+
+// pathParam returns the value of the path parameter name, percent-decoded
+// (as it is when it does not decode).
+func pathParam(r *http.Request, name string) string {
+	raw := ""
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		raw = rctx.URLParam(name)
+	}
+	if s, err := url.PathUnescape(raw); err == nil {
+		raw = s
+	}
+	return raw
 }
 
 // readBody reads and decodes a JSON body that no earlier stage decoded,

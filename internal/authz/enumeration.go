@@ -305,6 +305,9 @@ func deniedObject(rec *exchange.Record) bool {
 	return false
 }
 
+// objectReason reports whether d is an object-level denial: a rule, a
+// writable field or the policy said no (not a policy that could not
+// decide: that says nothing about the object).
 func objectReason(d *exchange.Decision) bool {
-	return d.Stage == problem.StageAuthz && (d.Reason == "rule_denied" || d.Reason == "field_not_writable")
+	return d.Stage == problem.StageAuthz && (d.Reason == "rule_denied" || d.Reason == "field_not_writable" || d.Reason == "policy_denied")
 }

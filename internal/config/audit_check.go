@@ -80,20 +80,7 @@ func (c *checker) checkAudit() {
 			c.errf(p+".syslog.facility", "must be 0 to 23")
 		}
 		if t := s.TLS; t != nil {
-			if t.CAFile != "" {
-				if err := checkCAFile(string(t.CAFile)); err != nil {
-					c.errf(p+".syslog.tls.ca_file", "%s", err.Error())
-				}
-			}
-			switch {
-			case t.CertFile == "" && t.KeyFile == "":
-			case t.CertFile == "":
-				c.errf(p+".syslog.tls.cert_file", "is required with key_file")
-			case t.KeyFile == "":
-				c.errf(p+".syslog.tls.key_file", "is required with cert_file")
-			default:
-				c.checkKeyPair(p+".syslog.tls", t.CertFile, t.KeyFile)
-			}
+			c.checkClientTLS(p+".syslog.tls", t)
 		}
 	}
 	if h := a.HTTP; h != nil {

@@ -3,11 +3,13 @@ package config
 // RouteAuthorize is a route's `authorize:` section: object-level rules in
 // CEL, every one of which must hold, and the body fields that only some
 // principals may write (docs/authorization.md, "Object-level rules",
-// "Writable fields"). At least one of Rules and WritableFields is given.
+// "Writable fields", "Policy hook"). At least one of Rules, WritableFields,
+// ResponseRules and Policy is given.
 type RouteAuthorize struct {
 	Rules          []AuthorizeRule          `yaml:"rules" doc:"Named CEL expressions over principal and request; every one must hold. Compiled and type-checked at load. Required unless writable_fields is given."`
 	WritableFields map[string]WritableField `yaml:"writable_fields" keys:"^[^.]+(\\.[^.]+)*$" doc:"Request body fields (a member name, or a dotted path into nested objects; through arrays, every element) that only the listed roles or scopes may set."`
 	ResponseRules  []ResponseRule           `yaml:"response_rules" doc:"Named CEL expressions over the upstream's 2xx JSON response (response.body, or response.item for each element of items); a whole-body rule that fails replaces the response with the denial, an item rule drops the elements that fail."`
+	Policy         string                   `yaml:"policy" doc:"Name of a policy decision point (policies:) that must allow the request too; asked after the rules, with the principal, the request and the route as input."`
 	DenyStatus     int                      `yaml:"deny_status" min:"403" doc:"Status of a denial: 403 (forbidden), or 404 so that the answer does not reveal whether the object exists."`
 	Mode           Mode                     `yaml:"mode" doc:"Mode of the object-level rules on this route: enforce or report (overrides the route)."`
 	Enumeration    *Enumeration             `yaml:"enumeration" doc:"Enumeration detection: a principal (or, without one, a client IP) denied on too many distinct objects of this route within a window is reported, and optionally blocked on the route."`

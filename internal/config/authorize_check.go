@@ -20,11 +20,14 @@ func (c *checker) checkRouteAuthorize(p string, rt *Route) {
 	if a.DenyStatus != 403 && a.DenyStatus != 404 {
 		c.errf(p+".deny_status", "must be 403 or 404")
 	}
-	if len(a.Rules) == 0 && len(a.WritableFields) == 0 && len(a.ResponseRules) == 0 {
-		c.errf(p+".rules", "must list at least one rule ({name, expr}), or give writable_fields or response_rules")
+	if len(a.Rules) == 0 && len(a.WritableFields) == 0 && len(a.ResponseRules) == 0 && a.Policy == "" {
+		c.errf(p+".rules", "must list at least one rule ({name, expr}), or give writable_fields, response_rules or policy")
 	}
 	if rt.WebSocket {
 		c.errf(p, "a websocket route cannot have object-level rules")
+	}
+	if _, ok := c.cfg.Policies[a.Policy]; a.Policy != "" && !ok {
+		c.errf(p+".policy", "unknown policy %q: name one of the policies: section", a.Policy)
 	}
 	c.checkWritableFields(p+".writable_fields", rt)
 	if e := a.Enumeration; e != nil {

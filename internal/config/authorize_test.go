@@ -49,7 +49,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{
 			name:    "no rules",
 			section: []string{"    authorize: { rules: [] }"},
-			want:    "t.yaml:10:25: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields or response_rules",
+			want:    "t.yaml:10:25: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields, response_rules or policy",
 		},
 		{
 			name:    "duplicate rule names",
@@ -137,8 +137,8 @@ func TestAuthorizeErrors(t *testing.T) {
 		{
 			name:    "unknown key",
 			section: []string{"    authorize: { rule: [] }"},
-			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields or response_rules\n" +
-				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, writable_fields, response_rules, deny_status, mode, enumeration)`,
+			want: "t.yaml:10:16: routes[0].authorize.rules: must list at least one rule ({name, expr}), or give writable_fields, response_rules or policy\n" +
+				`t.yaml:10:18: routes[0].authorize.rule: unknown key "rule" (known keys here: rules, writable_fields, response_rules, policy, deny_status, mode, enumeration)`,
 		},
 	}
 	for _, tt := range tests {

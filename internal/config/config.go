@@ -112,6 +112,7 @@ type Config struct {
 	Principal      PrincipalHeaders         `yaml:"principal_headers" doc:"Request headers that carry the verified principal upstream; client copies are always removed."`
 	RateLimits     RateLimits               `yaml:"rate_limits" doc:"Rate limits: the store (local or Redis), global, per-IP, plan and auth-failure layers."`
 	Audit          *Audit                   `yaml:"audit" doc:"The audit log: one JSON event per request, to stdout, a file, syslog or an HTTP collector. Absent: no audit events."`
+	Policies       map[string]Policy        `yaml:"policies" keys:"^[A-Za-z0-9_.-]+$" doc:"External policy decision points (OPA's Data API), by name; routes consult one with authorize.policy."`
 	Response       Responses                `yaml:"response" doc:"How every route treats upstream responses: error masking, fingerprint headers, the mask hash key."`
 	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP, one server span per request. Absent: no spans (the trace context is still propagated)."`
 	RoutesFromSpec []SpecRoutes             `yaml:"routes_from_spec" doc:"Specs that drive routes: one route per operation, authenticated as the spec's security says, and a catch-all that answers 404 to undocumented requests."`

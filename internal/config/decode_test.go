@@ -13,7 +13,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "unknown top-level key lists the known keys",
 			src:  lines(minimal, "sever: {}"),
 			want: "6:1: sever",
-			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, response, tracing, routes_from_spec, routes)`,
+			msg:  `unknown key "sever" (known keys here: mode, server, admin, log, reload, upstreams, specs, authenticators, consumers, principal_headers, rate_limits, audit, policies, response, tracing, routes_from_spec, routes)`,
 		},
 		{
 			name: "unknown nested key",

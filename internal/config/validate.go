@@ -82,6 +82,7 @@ func (c *checker) validate() {
 	c.checkRateLimits()
 	c.checkAudit()
 	c.checkTracing()
+	c.checkPolicies()
 	c.checkResponses()
 	c.checkSpecs()
 	c.checkRoutesFromSpec() // expands routes_from_spec into routes, then checks every route

@@ -54,6 +54,9 @@ type Deps struct {
 	// catalog is the inventory catalog of the config being built: routes
 	// attach to its operations (set by Build).
 	catalog *inventory.Catalog
+	// policies are the clients of the config's policy decision points
+	// (set by Build).
+	policies map[string]*authz.Policy
 }
 
 // Handler is one compiled config: edge, router and route chains. It is safe
@@ -64,6 +67,7 @@ type Handler struct {
 	upstreams map[string]*proxy.Upstream
 	authn     *authn.Set
 	ownStore  ratelimit.Store // closed with the Handler; nil when shared
+	policies  map[string]*authz.Policy
 	catalog   *inventory.Catalog
 }
 
@@ -129,6 +133,17 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		}
 		h.upstreams[name] = u
 	}
+	h.policies = make(map[string]*authz.Policy, len(cfg.Policies))
+	for _, name := range sortedKeys(cfg.Policies) {
+		p, err := authz.NewPolicy(name, cfg.Policies[name], authz.PolicyMetrics{Duration: deps.Metrics.PolicyDuration,
+			Errors: deps.Metrics.PolicyErrors, CacheHits: deps.Metrics.PolicyCacheHits}, deps.Log.Named("authz"))
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("policy %q: %w", name, err)
+		}
+		h.policies[name] = p
+	}
+	deps.policies = h.policies
 	table, err := newRouteTable(cfg, h.upstreams, set, limiter, deps)
 	if err != nil {
 		h.Close()
@@ -166,6 +181,9 @@ func (h *Handler) Ready() string { return h.authn.Ready() }
 func (h *Handler) Close() {
 	for _, u := range h.upstreams {
 		u.Close()
+	}
+	for _, p := range h.policies {
+		p.Close()
 	}
 	h.authn.Close()
 	if h.ownStore != nil {

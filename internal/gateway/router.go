@@ -219,7 +219,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		MaxBuffer:    int64(cfg.Server.MaxResponseBuffer),
 	}
 	objects, err := authz.Authorize(rt, authz.Deps{Problems: deps.Problems, Decisions: deps.Metrics.AuthzDecisions,
-		Limits: validate.Limits{MaxSize: limit}})
+		Limits: validate.Limits{MaxSize: limit}, Policies: deps.policies})
 	if err != nil {
 		return nil, nil, err
 	}

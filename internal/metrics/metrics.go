@@ -89,6 +89,14 @@ type Metrics struct {
 	// started, by route.
 	Enumerations      *prometheus.CounterVec
 	EnumerationBlocks *prometheus.CounterVec
+	// PolicyDuration observes the calls to policy decision points, by
+	// policy; PolicyErrors counts those that gave no decision and the
+	// requests an open breaker refused, by policy and reason (timeout,
+	// unavailable, bad_response, circuit_open); PolicyCacheHits the
+	// decisions taken from a policy's cache, by policy.
+	PolicyDuration  *prometheus.HistogramVec
+	PolicyErrors    *prometheus.CounterVec
+	PolicyCacheHits *prometheus.CounterVec
 	// Undocumented counts requests to a spec-validated upstream that match
 	// no operation of its spec, by upstream (API inventory).
 	Undocumented *prometheus.CounterVec
@@ -200,6 +208,19 @@ func New(info BuildInfo) *Metrics {
 			Name: "bulwark_bola_blocked_total",
 			Help: "Enumeration blocks started (authorize.enumeration.block), by route.",
 		}, []string{"route"}),
+		PolicyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bulwark_policy_hook_duration_seconds",
+			Help:    "Duration of the calls to policy decision points (authorize.policy), by policy; cached decisions make no call.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+		}, []string{"policy"}),
+		PolicyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_policy_hook_errors_total",
+			Help: "Policy decisions that could not be had (the request is refused), by policy and reason: timeout, unavailable, bad_response, circuit_open.",
+		}, []string{"policy", "reason"}),
+		PolicyCacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_policy_hook_cache_hits_total",
+			Help: "Policy decisions taken from the decision cache instead of a call, by policy.",
+		}, []string{"policy"}),
 		Undocumented: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_undocumented_requests_total",
 			Help: "Requests to a spec-validated upstream that matched no operation of its spec (shadow or zombie endpoints), by upstream.",
@@ -238,7 +259,7 @@ func New(info BuildInfo) *Metrics {
 		m.RateLimitDecisions, m.RateLimitStoreDuration, m.Lockouts,
 		m.AuditEvents, m.AuditDropped, m.AuditFailures,
 		m.ValidationFailures, m.FilterActions, m.SensitiveData, m.AuthzDecisions, m.Enumerations, m.EnumerationBlocks,
-		m.Undocumented, m.Deprecated,
+		m.Undocumented, m.Deprecated, m.PolicyDuration, m.PolicyErrors, m.PolicyCacheHits,
 	)
 	for _, result := range []string{"success", "failure"} {
 		m.Reloads.WithLabelValues(result)

@@ -234,6 +234,41 @@ func ObjectForbidden(rule string, status int) Problem {
 	return p
 }
 
+// PolicyDenied is the answer when the route's policy decision point
+// (authorize.policy) denies the request: 403, or with deny_status 404
+// the answer of an unknown route. rule is "policy:<name>". A 403 carries
+// the policy's reason, when it gave one (printable ASCII, bounded); a
+// 404 never does, so that it reveals nothing.
+func PolicyDenied(rule string, status int, reason string) Problem {
+	p := Problem{Status: http.StatusForbidden, Slug: "forbidden", Title: "Forbidden",
+		Detail: "The authorization policy denies this request."}
+	if reason != "" {
+		p.Detail = "The authorization policy denies this request: " + reason
+	}
+	if status == http.StatusNotFound {
+		p = NotFound()
+		p.Protocol = false
+	}
+	p.Stage, p.Reason, p.Rule = StageAuthz, "policy_denied", rule
+	p.OWASP, p.NIST = "API1:2023", []string{"AC-3", "AC-6"}
+	return p
+}
+
+// PolicyUnavailable is the answer when the route's policy decision point
+// gives no decision (timeout, error, unexpected answer, circuit breaker
+// open): the request is refused (fail closed) with 503, or 403 as
+// policies.<name>.error_status says.
+func PolicyUnavailable(rule string, status int) Problem {
+	p := Problem{Status: http.StatusServiceUnavailable, Slug: "policy-unavailable", Title: "Service Unavailable",
+		Detail: "Authorization could not be decided; the request is refused."}
+	if status == http.StatusForbidden {
+		p.Status, p.Title = http.StatusForbidden, "Forbidden"
+	}
+	p.Stage, p.Reason, p.Rule = StageAuthz, "policy_unavailable", rule
+	p.OWASP, p.NIST = "API1:2023", []string{"AC-3", "AC-6"}
+	return p
+}
+
 // FieldNotWritable is the answer when a request body sets a field of the
 // route's authorize.writable_fields that the principal may not write
 // (broken object property level authorization). The detail names the

@@ -22,7 +22,7 @@ func TestCatalogueDocumented(t *testing.T) {
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		UpstreamFailed(500, nil), ResponseTooLarge(), UnreadableResponse(), ResponseNotFiltered("x"), SensitiveData(), NoView(),
 		InsufficientPrivileges("x", "x"), MethodOverride(), ObjectForbidden("x", 403), ParameterPollution(), FieldNotWritable("x"),
-		EnumerationBlocked(429, 1),
+		EnumerationBlocked(429, 1), PolicyDenied("policy:x", 403, "x"), PolicyUnavailable("policy:x", 503),
 	} {
 		if !strings.Contains(string(doc), "| `"+p.Slug+"` |") {
 			t.Errorf("docs/errors.md has no row for problem type %q", p.Slug)
@@ -68,7 +68,8 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		InvalidRequest("x", "x"), UnsupportedMediaType(), JSONRefused("x", "x"), InvalidResponse("x"),
 		ResponseNotFiltered("x"), SensitiveData(), NoView(), InsufficientPrivileges("x", "x"), MethodOverride(),
 		ObjectForbidden("x", 403), ObjectForbidden("x", 404), ParameterPollution(), FieldNotWritable("x"),
-		EnumerationBlocked(429, 1), EnumerationBlocked(403, 1),
+		EnumerationBlocked(429, 1), EnumerationBlocked(403, 1), PolicyDenied("policy:x", 403, ""),
+		PolicyDenied("policy:x", 404, "x"), PolicyUnavailable("policy:x", 503), PolicyUnavailable("policy:x", 403),
 	} {
 		if p.OWASP == "" || len(p.NIST) == 0 {
 			t.Errorf("%s/%s: no OWASP id or NIST controls", p.Slug, p.Reason)
@@ -79,6 +80,25 @@ func TestDenialsNameTheThreat(t *testing.T) {
 		if p.OWASP != "" || len(p.NIST) != 0 {
 			t.Errorf("%s: not a stage decision, but carries %s %v", p.Slug, p.OWASP, p.NIST)
 		}
+	}
+}
+
+// TestPolicyDeniedNotFound checks that a 404 policy denial answers like
+// an unknown route and never carries the policy's reason, while a 403
+// does.
+func TestPolicyDeniedNotFound(t *testing.T) {
+	got, nf := PolicyDenied("policy:tenants", 404, "not your tenant"), NotFound()
+	if got.Status != nf.Status || got.Slug != nf.Slug || got.Title != nf.Title || got.Detail != nf.Detail {
+		t.Errorf("PolicyDenied(404) = %+v, want the body of %+v", got, nf)
+	}
+	if got.Stage != StageAuthz || got.Reason != "policy_denied" || got.Rule != "policy:tenants" || got.Protocol {
+		t.Errorf("PolicyDenied(404) decision = %s/%s/%s protocol %v", got.Stage, got.Reason, got.Rule, got.Protocol)
+	}
+	if f := PolicyDenied("policy:tenants", 403, "not your tenant"); f.Status != 403 || !strings.HasSuffix(f.Detail, ": not your tenant") {
+		t.Errorf("PolicyDenied(403) = %d %q, want 403 with the reason", f.Status, f.Detail)
+	}
+	if u := PolicyUnavailable("policy:tenants", 403); u.Status != 403 || u.Slug != "policy-unavailable" {
+		t.Errorf("PolicyUnavailable(403) = %d %s", u.Status, u.Slug)
 	}
 }
 

@@ -274,6 +274,9 @@ func TestMetricsCatalogue(t *testing.T) {
 		"bulwark_undocumented_requests_total":      "needs routes_from_spec, which metricsConfig does not use (test/e2e/specroutes_test.go covers it)",
 		"bulwark_bola_enumeration_suspected_total": "needs a principal denied on authorize.enumeration.threshold distinct objects (test/e2e/authorize_enumeration_test.go covers it)",
 		"bulwark_bola_blocked_total":               "needs an enumeration block, as above (test/e2e/authorize_enumeration_test.go covers it)",
+		"bulwark_policy_hook_duration_seconds":     "needs a policy server (OPA): test/e2e/authorize_policy_test.go covers it",
+		"bulwark_policy_hook_errors_total":         "needs a policy server that fails: test/e2e/authorize_policy_test.go covers it",
+		"bulwark_policy_hook_cache_hits_total":     "needs a policy with a cache: test/e2e/authorize_policy_test.go covers it",
 	}
 
 	for name, f := range families {

@@ -1,38 +1,45 @@
-package authn
+// Package cache is a bounded map from a SHA-256 digest to a value with an
+// expiry: the gateway's verified-token, introspection, DPoP key and policy
+// decision caches.
+package cache
 
 import (
 	"sync"
 	"time"
 )
 
-// cache is a bounded map from a token hash to a verified result with an
-// expiry. When full, an insert evicts an arbitrary entry: random eviction
+// Cache is a bounded map from a digest (of a token, a key, a policy
+// input) to a value with an expiry. When full, an insert evicts an arbitrary entry: random eviction
 // keeps inserts O(1), and a flood of distinct tokens (which fail
 // verification and are never inserted anyway) cannot grow it. A lookup
 // takes a read lock and allocates nothing.
-type cache[V any] struct {
+type Cache[V any] struct {
 	mu      sync.RWMutex
-	entries map[[32]byte]cacheEntry[V]
+	entries map[[32]byte]entry[V]
 	max     int
 	now     func() time.Time
 }
 
-type cacheEntry[V any] struct {
+type entry[V any] struct {
 	v       V
 	expires time.Time
 }
 
-// newCache returns a cache of at most size entries; nil when size is 0 (a
-// nil cache misses every lookup and stores nothing).
-func newCache[V any](size int) *cache[V] {
+// New returns a cache of at most size entries that reads the time from
+// now (nil: time.Now); nil when size is 0 (a nil cache misses every
+// lookup and stores nothing).
+func New[V any](size int, now func() time.Time) *Cache[V] {
 	if size <= 0 {
 		return nil
 	}
-	return &cache[V]{entries: make(map[[32]byte]cacheEntry[V], min(size, 1024)), max: size, now: time.Now}
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache[V]{entries: make(map[[32]byte]entry[V], min(size, 1024)), max: size, now: now}
 }
 
-// get returns the value under key unless it expired.
-func (c *cache[V]) get(key [32]byte) (V, bool) {
+// Get returns the value under key unless it expired.
+func (c *Cache[V]) Get(key [32]byte) (V, bool) {
 	var zero V
 	if c == nil {
 		return zero, false
@@ -46,8 +53,8 @@ func (c *cache[V]) get(key [32]byte) (V, bool) {
 	return e.v, true
 }
 
-// put stores v under key until expires.
-func (c *cache[V]) put(key [32]byte, v V, expires time.Time) {
+// Put stores v under key until expires.
+func (c *Cache[V]) Put(key [32]byte, v V, expires time.Time) {
 	if c == nil || !c.now().Before(expires) {
 		return
 	}
@@ -75,11 +82,11 @@ func (c *cache[V]) put(key [32]byte, v V, expires time.Time) {
 			delete(c.entries, victim)
 		}
 	}
-	c.entries[key] = cacheEntry[V]{v: v, expires: expires}
+	c.entries[key] = entry[V]{v: v, expires: expires}
 }
 
-// len returns the number of entries, expired ones included.
-func (c *cache[V]) len() int {
+// Len returns the number of entries, expired ones included.
+func (c *Cache[V]) Len() int {
 	if c == nil {
 		return 0
 	}

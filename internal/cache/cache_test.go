@@ -1,4 +1,4 @@
-package authn
+package cache
 
 import (
 	"crypto/sha256"
@@ -8,58 +8,57 @@ import (
 )
 
 func TestCacheExpiry(t *testing.T) {
-	c := newCache[int](10)
 	now := time.Unix(1000, 0)
-	c.now = func() time.Time { return now }
+	c := New[int](10, func() time.Time { return now })
 	k := sha256.Sum256([]byte("a"))
-	c.put(k, 1, now.Add(time.Minute))
-	if v, ok := c.get(k); !ok || v != 1 {
+	c.Put(k, 1, now.Add(time.Minute))
+	if v, ok := c.Get(k); !ok || v != 1 {
 		t.Fatalf("get = %v, %v; want 1, true", v, ok)
 	}
 	now = now.Add(time.Minute)
-	if _, ok := c.get(k); ok {
+	if _, ok := c.Get(k); ok {
 		t.Fatal("an entry is returned at its expiry")
 	}
-	c.put(sha256.Sum256([]byte("b")), 2, now.Add(-time.Second))
-	if c.len() != 1 {
-		t.Fatalf("an already expired value was stored: len = %d", c.len())
+	c.Put(sha256.Sum256([]byte("b")), 2, now.Add(-time.Second))
+	if c.Len() != 1 {
+		t.Fatalf("an already expired value was stored: len = %d", c.Len())
 	}
 }
 
 func TestCacheBounded(t *testing.T) {
-	c := newCache[int](100)
+	c := New[int](100, nil)
 	exp := time.Now().Add(time.Hour)
 	for i := range 1000 {
-		c.put(sha256.Sum256(fmt.Appendf(nil, "k%d", i)), i, exp)
+		c.Put(sha256.Sum256(fmt.Appendf(nil, "k%d", i)), i, exp)
 	}
-	if n := c.len(); n > 100 {
+	if n := c.Len(); n > 100 {
 		t.Fatalf("len = %d, want at most 100", n)
 	}
 	last := sha256.Sum256([]byte("k999"))
-	if v, ok := c.get(last); !ok || v != 999 {
+	if v, ok := c.Get(last); !ok || v != 999 {
 		t.Fatal("the newest entry was evicted")
 	}
 }
 
 func TestCacheNil(t *testing.T) {
-	c := newCache[int](0)
+	c := New[int](0, nil)
 	if c != nil {
 		t.Fatal("size 0 must disable the cache")
 	}
 	k := sha256.Sum256([]byte("a"))
-	c.put(k, 1, time.Now().Add(time.Hour))
-	if _, ok := c.get(k); ok || c.len() != 0 {
+	c.Put(k, 1, time.Now().Add(time.Hour))
+	if _, ok := c.Get(k); ok || c.Len() != 0 {
 		t.Fatal("a nil cache stored something")
 	}
 }
 
 func BenchmarkCacheHit(b *testing.B) {
-	c := newCache[int](1000)
+	c := New[int](1000, nil)
 	k := sha256.Sum256([]byte("a"))
-	c.put(k, 1, time.Now().Add(time.Hour))
+	c.Put(k, 1, time.Now().Add(time.Hour))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := c.get(k); !ok {
+		if _, ok := c.Get(k); !ok {
 			b.Fatal("miss")
 		}
 	}

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +96,7 @@ func NewSyslog(cfg config.AuditSyslog) (Sink, error) {
 		s.pri[sev] = "<" + strconv.Itoa(cfg.Facility*8+sev) + ">1 "
 	}
 	if cfg.TLS != nil {
-		if s.tls, err = syslogTLSConfig(cfg.TLS); err != nil {
+		if s.tls, err = cfg.TLS.Config("audit syslog"); err != nil {
 			return nil, err
 		}
 	}
@@ -116,28 +115,6 @@ func syslogName(s string, n int) bool {
 		}
 	}
 	return true
-}
-
-func syslogTLSConfig(t *config.ClientTLS) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(string(t.CAFile))
-		if err != nil {
-			return nil, fmt.Errorf("audit syslog: tls ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("audit syslog: tls ca_file %s: no PEM certificate", t.CAFile)
-		}
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile))
-		if err != nil {
-			return nil, fmt.Errorf("audit syslog: tls client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // Write sends the batch in one write, on the current connection or a new

@@ -114,7 +114,7 @@ type Config struct {
 	Audit          *Audit                   `yaml:"audit" doc:"The audit log: one JSON event per request, to stdout, a file, syslog or an HTTP collector. Absent: no audit events."`
 	Policies       map[string]Policy        `yaml:"policies" keys:"^[A-Za-z0-9_.-]+$" doc:"External policy decision points (OPA's Data API), by name; routes consult one with authorize.policy."`
 	Response       Responses                `yaml:"response" doc:"How every route treats upstream responses: error masking, fingerprint headers, the mask hash key."`
-	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP, one server span per request. Absent: no spans (the trace context is still propagated)."`
+	Tracing        *Tracing                 `yaml:"tracing" doc:"OpenTelemetry span export over OTLP/HTTP: one server span per request and one span per stage of its chain. Absent: no spans (the trace context is still propagated)."`
 	RoutesFromSpec []SpecRoutes             `yaml:"routes_from_spec" doc:"Specs that drive routes: one route per operation, authenticated as the spec's security says, and a catch-all that answers 404 to undocumented requests."`
 	Routes         []Route                  `yaml:"routes" doc:"The method + path pairs the gateway serves; every other request gets 404 or 405."`
 

@@ -25,6 +25,7 @@ import (
 	"github.com/bulwark-gateway/bulwark/internal/problem"
 	"github.com/bulwark-gateway/bulwark/internal/proxy"
 	"github.com/bulwark-gateway/bulwark/internal/ratelimit"
+	"github.com/bulwark-gateway/bulwark/internal/tracing"
 )
 
 // Deps is what building a Handler needs besides the config. The same Deps
@@ -50,6 +51,9 @@ type Deps struct {
 	// blocks) across reloads; nil gives the Handler one of its own
 	// (bulwark validate, tests).
 	Enumeration *authz.Detector
+	// Tracer records the stage spans of every route's chain; nil (tracing
+	// off) builds chains without span wrappers.
+	Tracer *tracing.Tracer
 
 	// catalog is the inventory catalog of the config being built: routes
 	// attach to its operations (set by Build).
@@ -126,6 +130,8 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 			Log:      deps.Log.Named("proxy"),
 			Problems: deps.Problems,
 			Duration: deps.Metrics.UpstreamDuration,
+			// The span of the upstream call is the upstream's parent.
+			Traceparent: upstreamTraceparent(deps.Tracer),
 		})
 		if err != nil {
 			h.Close()
@@ -154,7 +160,7 @@ func Build(cfg *config.Config, deps Deps) (*Handler, error) {
 		h.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	h.root = edgeMW(limiter.Edge(table))
+	h.root = edgeMW(afterEdge(deps.Tracer, limiter.Edge, table))
 	return h, nil
 }
 

@@ -54,6 +54,7 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if tp := r.Header["Traceparent"]; len(tp) == 1 {
 			incoming = tp[0]
 		}
+		rc.spans = o.tracer.NewSpans(incoming)
 	}
 	o.metrics.InFlight.Inc()
 	// Deferred so that a response aborted with http.ErrAbortHandler (the
@@ -77,6 +78,7 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				BytesIn: rc.body.n.Load(), BytesOut: sw.bytes, End: end})
 		}
 		if o.tracer != nil {
+			rc.spans.Close()
 			o.span(rc, r2, incoming, route, method, status, end)
 		}
 	}()
@@ -113,28 +115,32 @@ func (c *countingBody) Read(p []byte) (int, error) {
 
 // requestContext is the request's context as the gateway hands it to the
 // chain: the server's context plus, in one allocation, the request record,
-// chi's routing context (so chi does not wrap the request again) and the
-// status-recording writer.
+// chi's routing context (so chi does not wrap the request again), the
+// status-recording writer and, with tracing, the stage spans.
 type requestContext struct {
 	context.Context
 	rec    exchange.Record
 	route  chi.Context
 	writer statusWriter
 	body   countingBody
+	// spans are the request's stage spans; nil without tracing.
+	spans *tracing.Spans
 	// Room for what routing records, so that chi's appends do not
 	// allocate for ordinary routes (one pattern, a few path parameters).
 	patterns               [1]string
 	paramKeys, paramValues [4]string
 }
 
-// Value answers the record and routing keys itself, and asks the parent
-// for everything else.
+// Value answers the record, routing and stage-span keys itself, and asks
+// the parent for everything else.
 func (c *requestContext) Value(key any) any {
 	switch key {
 	case exchange.Key():
 		return &c.rec
 	case chi.RouteCtxKey:
 		return &c.route
+	case spansKey{}:
+		return c.spans
 	}
 	return c.Context.Value(key)
 }

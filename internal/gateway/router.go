@@ -209,6 +209,7 @@ func requestHost(r *http.Request) string {
 // route's CORS policy for the path's preflight handler.
 func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *authn.Set, limiter *ratelimit.Limiter, deps Deps) (http.Handler, *edge.CORS, error) {
 	info := routeInfo(cfg, rt)
+	spans := chainSpans{t: deps.Tracer, route: rt.Name}
 	limit := int64(cfg.Server.MaxBodySize)
 	if rt.MaxBodySize > 0 {
 		limit = int64(rt.MaxBodySize)
@@ -231,7 +232,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		}
 		validateRequest = mw
 		if stage != nil {
-			resp.Stages = append(resp.Stages, stage)
+			resp.Stages = append(resp.Stages, spans.response("validate.response", stage))
 		}
 	}
 	owner, err := authz.Respond(rt, authz.Deps{Problems: deps.Problems, Decisions: deps.Metrics.AuthzDecisions})
@@ -239,7 +240,7 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 		return nil, nil, err
 	}
 	if owner != nil {
-		resp.Stages = append(resp.Stages, owner)
+		resp.Stages = append(resp.Stages, spans.response("authz.response", owner))
 	}
 	var filterView func(http.Handler) http.Handler
 	if r := rt.Response; r != nil {
@@ -255,16 +256,16 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 			if err != nil {
 				return nil, nil, err
 			}
-			resp.Stages = append(resp.Stages, f)
-			filterView = f.middleware
+			resp.Stages = append(resp.Stages, spans.response("filter.response", f))
+			filterView = spans.stage("filter.request", f.middleware)
 		}
 	}
-	h := up.Handler(rt.Name, resp)
+	h := spans.upstream(rt.Method, rt.Upstream, up.Handler(rt.Name, resp))
 	if objects != nil {
-		h = objects.Middleware(h)
+		h = spans.stage("authz.objects", objects.Middleware)(h)
 	}
 	if validateRequest != nil {
-		h = validateRequest(h)
+		h = spans.stage("validate.request", validateRequest)(h)
 	}
 	// Outside validation and the rules, so that a blocked key is refused
 	// before either, and after them all (response rules included) to
@@ -272,26 +273,26 @@ func buildChain(cfg *config.Config, rt config.Route, up *proxy.Upstream, set *au
 	if e := authz.Enumerate(rt, authz.Deps{Problems: deps.Problems, Detector: deps.Enumeration,
 		Log: deps.Log.Named("authz"), Enumerations: deps.Metrics.Enumerations,
 		EnumerationBlocks: deps.Metrics.EnumerationBlocks}); e != nil {
-		h = e.Middleware(h)
+		h = spans.stage("authz.enumeration", e.Middleware)(h)
 	}
 	h = edge.BodyLimit(limit, deps.Problems)(h)
 	h = edge.Upgrade(rt.WebSocket, deps.Problems)(h)
 	if filterView != nil {
 		h = filterView(h)
 	}
-	h = authz.Require(rt, deps.Problems)(h)
-	h = limiter.Route(rt)(h)
+	h = spans.stage("authz.require", authz.Require(rt, deps.Problems))(h)
+	h = spans.stage("ratelimit.route", limiter.Route(rt))(h)
 	authenticate, err := set.Stage(rt)
 	if err != nil {
 		return nil, nil, err
 	}
-	h = authenticate(h)
+	h = spans.stage("authn", authenticate)(h)
 	var cors *edge.CORS
 	if rt.CORS != nil {
 		if cors, err = edge.NewCORS(*rt.CORS, rt.Method, deps.Problems); err != nil {
 			return nil, nil, fmt.Errorf("cors: %w", err)
 		}
-		h = cors.Middleware(h)
+		h = spans.stage("edge.cors", cors.Middleware)(h)
 	}
 	return bindRoute(info, h), cors, nil
 }

@@ -106,24 +106,27 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		s.audit = al
 	}
+	// Before Build: the chains wrap their stages in spans of this tracer.
+	if cfg.Tracing != nil {
+		var err error
+		if s.tracer, err = tracing.New(*cfg.Tracing, opts.Build.Version, opts.Log.Named("tracing")); err != nil {
+			_ = s.rate.Close()
+			_ = s.audit.Close(context.Background())
+			return nil, err
+		}
+	}
 	h, err := Build(cfg, s.deps())
 	if err != nil {
 		_ = s.rate.Close()
 		_ = s.audit.Close(context.Background())
+		_ = s.tracer.Shutdown(context.Background())
 		return nil, err
 	}
 	if cfg.Server.TLS != nil {
 		if s.certs, err = newCertStore(*cfg.Server.TLS, opts.Log.Named("tls"), m); err != nil {
 			h.Close()
+			_ = s.tracer.Shutdown(context.Background())
 			return nil, fmt.Errorf("server.tls: %w", err)
-		}
-	}
-	if cfg.Tracing != nil {
-		if s.tracer, err = tracing.New(*cfg.Tracing, opts.Build.Version, opts.Log.Named("tracing")); err != nil {
-			h.Close()
-			_ = s.rate.Close()
-			_ = s.audit.Close(context.Background())
-			return nil, err
 		}
 	}
 	s.active.Store(h)
@@ -134,7 +137,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 
 func (s *Server) deps() Deps {
 	return Deps{Log: s.log, Metrics: s.metrics, Problems: s.problems, Authn: s.authn, RateStore: s.rate,
-		Inventory: s.inventory, Undocumented: s.inventory, Enumeration: s.enumeration}
+		Inventory: s.inventory, Undocumented: s.inventory, Enumeration: s.enumeration, Tracer: s.tracer}
 }
 
 // Ready implements readiness: ready once every listener is up and every

@@ -40,6 +40,11 @@ type Deps struct {
 	// and upstream. Failed round trips (no response) are not observed.
 	// Required.
 	Duration *prometheus.HistogramVec
+	// Traceparent, when set, returns the traceparent header line the
+	// upstream receives instead of the request's own: the span of the
+	// upstream call as the upstream's parent (internal/tracing). "" keeps
+	// the request's own. nil (tracing off) costs nothing per request.
+	Traceparent func(*http.Request) string
 }
 
 // Upstream is one configured upstream: its URL and its own http.Transport
@@ -54,6 +59,8 @@ type Upstream struct {
 	log       *zap.Logger
 	problems  *problem.Writer
 	duration  *prometheus.HistogramVec
+	// traceparent is Deps.Traceparent; nil without tracing.
+	traceparent func(*http.Request) string
 }
 
 // NewUpstream validates cfg and builds the upstream named name: the URL is
@@ -79,14 +86,15 @@ func NewUpstream(name string, cfg config.Upstream, deps Deps) (*Upstream, error)
 		log = zap.NewNop()
 	}
 	return &Upstream{
-		name:      name,
-		target:    target,
-		timeout:   cfg.Timeout.D(),
-		transport: transport,
-		buffers:   newBufferPool(),
-		log:       log.Named("proxy"),
-		problems:  deps.Problems,
-		duration:  deps.Duration,
+		name:        name,
+		target:      target,
+		timeout:     cfg.Timeout.D(),
+		transport:   transport,
+		buffers:     newBufferPool(),
+		log:         log.Named("proxy"),
+		problems:    deps.Problems,
+		duration:    deps.Duration,
+		traceparent: deps.Traceparent,
 	}, nil
 }
 
@@ -205,6 +213,11 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Forwarded-Host"] = all[1:2:2]
 	}
 	h["X-Forwarded-Proto"] = all[2:3:3]
+	if u.traceparent != nil {
+		if tp := u.traceparent(pr.In); tp != "" {
+			h["Traceparent"] = []string{tp}
+		}
+	}
 }
 
 // clientIP is the address the edge determined (trusting X-Forwarded-For only

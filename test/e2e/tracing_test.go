@@ -93,10 +93,12 @@ func sendTraced(t *testing.T, url string, method string, header http.Header) *ht
 
 // TestTracingExport runs the gateway exporting to a real OTLP/HTTP
 // receiver and checks the spans of sampled requests: the client's trace
-// id, the span id the upstream received as its parent, the client's span
-// as the parent, the route name and the attributes; a request the client
-// marked not sampled, and a started trace with sample_ratio none, export
-// nothing.
+// id, the client's span as the server span's parent, the route name and
+// the attributes; the spans of the edge and the upstream call under the
+// server span, the latter being the parent the upstream received; a
+// request the client marked not sampled, and a started trace with
+// sample_ratio none, export nothing. (TestTracingStageSpans covers the
+// spans of the other stages.)
 func TestTracingExport(t *testing.T) {
 	rcv := startOTLPReceiver(t)
 	up := startUpstream(t, nil)
@@ -118,7 +120,7 @@ routes:
 	}
 	okID := resp.Header.Get("X-Request-Id")
 	got, _ := up.lastRequest()
-	sent := got.Header.Get("Traceparent") // 00-<trace>-<gateway span>-01
+	sent := got.Header.Get("Traceparent") // 00-<trace>-<proxy span>-01
 
 	deniedTP, deniedTrace := traceparent(t)
 	resp = sendTraced(t, g.URL("/items/42"), http.MethodPost, http.Header{"Traceparent": {deniedTP}})
@@ -139,8 +141,10 @@ routes:
 
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
-	if len(rcv.spans) != 2 {
-		t.Fatalf("received %d spans, want 2 (the sampled requests): %v", len(rcv.spans), rcv.spans)
+	// The allowed request: server, edge and proxy spans; the denied one
+	// (no route): server and edge spans.
+	if len(rcv.spans) != 5 {
+		t.Fatalf("received %d spans, want 5 (those of the sampled requests): %v", len(rcv.spans), rcv.spans)
 	}
 	for _, s := range rcv.services {
 		if s != "edge-gw" {
@@ -152,9 +156,18 @@ routes:
 			t.Errorf("export without the configured header: %v", h)
 		}
 	}
-	byTrace := map[string]*tracepb.Span{}
+	byTrace := map[string]*tracepb.Span{}    // the server span of each trace
+	children := map[string][]*tracepb.Span{} // the other spans of each trace
 	for _, s := range rcv.spans {
-		byTrace[hex.EncodeToString(s.TraceId)] = s
+		trace := hex.EncodeToString(s.TraceId)
+		if s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+			if byTrace[trace] != nil {
+				t.Errorf("trace %s has two server spans", trace)
+			}
+			byTrace[trace] = s
+		} else {
+			children[trace] = append(children[trace], s)
+		}
 	}
 	for _, trace := range []string{unsampledTrace} {
 		if byTrace[trace] != nil {
@@ -169,8 +182,26 @@ routes:
 	if s.Name != "items" || s.Kind != tracepb.Span_SPAN_KIND_SERVER {
 		t.Errorf("span name %q kind %v, want items, server", s.Name, s.Kind)
 	}
-	if sid := hex.EncodeToString(s.SpanId); sid != sent[36:52] {
-		t.Errorf("span id %s, want the one sent upstream (%s)", sid, sent)
+	sid := hex.EncodeToString(s.SpanId)
+	var edge, proxy *tracepb.Span
+	for _, c := range children[clientTrace] {
+		switch c.Name {
+		case "edge":
+			edge = c
+		case "proxy":
+			proxy = c
+		}
+	}
+	if len(children[clientTrace]) != 2 || edge == nil || proxy == nil {
+		t.Fatalf("spans under the server span: %v, want edge and proxy", children[clientTrace])
+	}
+	for _, c := range []*tracepb.Span{edge, proxy} {
+		if p := hex.EncodeToString(c.ParentSpanId); p != sid {
+			t.Errorf("%s span: parent %s, want the server span %s", c.Name, p, sid)
+		}
+	}
+	if id := hex.EncodeToString(proxy.SpanId); id != sent[36:52] || proxy.Kind != tracepb.Span_SPAN_KIND_CLIENT || id == sid {
+		t.Errorf("proxy span %s (kind %v), want a client span, the parent sent upstream (%s)", id, proxy.Kind, sent)
 	}
 	if p := hex.EncodeToString(s.ParentSpanId); p != clientTP[36:52] {
 		t.Errorf("parent span id %s, want the client's %s", p, clientTP[36:52])
@@ -206,6 +237,9 @@ routes:
 	}
 	if strings.Contains(d.Name, "/") {
 		t.Errorf("denied span named %q: a route name, never a path", d.Name)
+	}
+	if c := children[deniedTrace]; len(c) != 1 || c[0].Name != "edge" {
+		t.Errorf("spans under the denied request's server span: %v, want only edge (no route matched)", c)
 	}
 }
 

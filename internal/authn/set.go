@@ -69,6 +69,10 @@ type Options struct {
 // against both.
 type Lockout interface {
 	Locked(ctx context.Context, ip netip.Addr, credential string) (time.Duration, bool)
+	// Verified is Locked for a credential just verified, before the
+	// principal is recorded; it may leave the question to a later stage
+	// that answers it the same way (ratelimit.Lockout.Verified).
+	Verified(ctx context.Context, ip netip.Addr, credential string) (time.Duration, bool)
 	Failed(ctx context.Context, ip netip.Addr, credential string)
 	// Problem is the 429 answer for a locked-out attempt.
 	Problem(retry time.Duration) problem.Problem

@@ -147,7 +147,7 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p != nil && st.lockout != nil {
 		// A locked-out credential stays locked even when presented
 		// correctly (the lockout answers credential stuffing on it).
-		if retry, locked := st.lockout.Locked(r.Context(), ip, credentialID(p)); locked {
+		if retry, locked := st.lockout.Verified(r.Context(), ip, credentialID(p)); locked {
 			if st.problems.Deny(w, r, st.lockout.Problem(retry)) {
 				return
 			}

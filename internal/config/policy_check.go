@@ -72,21 +72,27 @@ func (c *checker) checkPolicy(name string, pol *Policy) {
 	}
 }
 
-// checkClientTLS checks a TLS section towards a service: the CA bundle
-// parses, and a client certificate comes with its key.
+// checkClientTLS checks a TLS section towards a service.
 func (c *checker) checkClientTLS(p string, t *ClientTLS) {
-	if t.CAFile != "" {
-		if err := checkCAFile(string(t.CAFile)); err != nil {
+	c.checkTLSFiles(p, t.CAFile, t.CertFile, t.KeyFile)
+}
+
+// checkTLSFiles checks the files of a TLS client section at p: the CA
+// bundle parses, and a client certificate comes with its key and matches
+// it.
+func (c *checker) checkTLSFiles(p string, ca, cert, key Path) {
+	if ca != "" {
+		if err := checkCAFile(string(ca)); err != nil {
 			c.errf(p+".ca_file", "%s", err.Error())
 		}
 	}
 	switch {
-	case t.CertFile == "" && t.KeyFile == "":
-	case t.CertFile == "":
+	case cert == "" && key == "":
+	case cert == "":
 		c.errf(p+".cert_file", "is required with key_file")
-	case t.KeyFile == "":
+	case key == "":
 		c.errf(p+".key_file", "is required with cert_file")
 	default:
-		c.checkKeyPair(p, t.CertFile, t.KeyFile)
+		c.checkKeyPair(p, cert, key)
 	}
 }

@@ -68,7 +68,7 @@ type Redis struct {
 }
 
 // ClientTLS configures TLS from the gateway to a service it uses (Redis,
-// a syslog receiver).
+// a syslog receiver, a policy server).
 type ClientTLS struct {
 	CAFile     Path   `yaml:"ca_file" doc:"PEM CA bundle to verify the server with (instead of the system roots)."`
 	CertFile   Path   `yaml:"cert_file" doc:"Client certificate presented to the server."`

@@ -164,20 +164,7 @@ func (c *checker) checkRedis(p string, r *Redis) {
 		c.errf(p+".breaker_cooldown", "must be greater than 0")
 	}
 	if t := r.TLS; t != nil {
-		if t.CAFile != "" {
-			if err := checkCAFile(string(t.CAFile)); err != nil {
-				c.errf(p+".tls.ca_file", "%s", err.Error())
-			}
-		}
-		switch {
-		case t.CertFile == "" && t.KeyFile == "":
-		case t.CertFile == "":
-			c.errf(p+".tls.cert_file", "is required with key_file")
-		case t.KeyFile == "":
-			c.errf(p+".tls.key_file", "is required with cert_file")
-		default:
-			c.checkKeyPair(p+".tls", t.CertFile, t.KeyFile)
-		}
+		c.checkClientTLS(p+".tls", t)
 	}
 }
 

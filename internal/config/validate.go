@@ -246,20 +246,7 @@ func (c *checker) checkUpstream(name string, u Upstream) {
 		c.errf(tp, "is only allowed with an https upstream url")
 	}
 	t := u.TLS
-	if t.CAFile != "" {
-		if err := checkCAFile(string(t.CAFile)); err != nil {
-			c.errf(tp+".ca_file", "%s", err.Error())
-		}
-	}
-	switch {
-	case t.CertFile == "" && t.KeyFile == "":
-	case t.CertFile == "":
-		c.errf(tp+".cert_file", "is required with key_file")
-	case t.KeyFile == "":
-		c.errf(tp+".key_file", "is required with cert_file")
-	default:
-		c.checkKeyPair(tp, t.CertFile, t.KeyFile)
-	}
+	c.checkTLSFiles(tp, t.CAFile, t.CertFile, t.KeyFile)
 	c.checkTLSVersion(tp+".min_version", t.MinVersion)
 	for i, pin := range t.PinSHA256 {
 		if b, err := base64.StdEncoding.DecodeString(pin); err != nil || len(b) != 32 {

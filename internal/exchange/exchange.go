@@ -96,6 +96,23 @@ type Record struct {
 	// done, in report mode); nil when the route does not filter or the
 	// response had no body to filter.
 	Filtered *Filtered
+	// Lockout is what the rate-limit stages and the authentication stage
+	// pass each other about the auth-failure lockout, so that each lock
+	// is read in the same store call as the limits of one rate-limit
+	// stage (internal/ratelimit).
+	Lockout Lockout
+}
+
+// Lockout is the auth-failure lockout state of one request.
+type Lockout struct {
+	// IPRead reports that the rate-limit stage before routing read the
+	// lock of ClientIP: IPLocked, for IPLeft more.
+	IPRead   bool
+	IPLocked bool
+	IPLeft   time.Duration
+	// Credential is a credential the authentication stage verified, whose
+	// lock the rate-limit stage after authentication reads; "" for none.
+	Credential string
 }
 
 // Filtered records what response filtering removed, masked and found:

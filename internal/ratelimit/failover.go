@@ -26,7 +26,10 @@ type Failover struct {
 	fallbackDecisions atomic.Uint64
 }
 
-var _ Store = (*Failover)(nil)
+var (
+	_ Store   = (*Failover)(nil)
+	_ Batcher = (*Failover)(nil)
+)
 
 // NewFailover wraps primary. instances is fallback_instances (below 1
 // counts as 1); closed is failure_mode: closed. The Failover owns both
@@ -73,6 +76,37 @@ func (f *Failover) Take(ctx context.Context, buckets []Bucket, out []Decision) e
 		return fmt.Errorf("fallback take: %w", err)
 	}
 	f.fallbackDecisions.Add(uint64(len(buckets)))
+	return nil
+}
+
+// Batch asks the primary, in one call when it is a Batcher; when it is
+// unavailable, the fallback answers the whole batch, every bucket at its
+// per-instance share, as Take does.
+func (f *Failover) Batch(ctx context.Context, b *Batch) error {
+	err := runBatch(ctx, f.primary, b)
+	if err == nil {
+		f.recovered()
+		return nil
+	}
+	if !f.useFallback(err) {
+		return err
+	}
+	buckets := b.Buckets
+	shares := make([]Bucket, len(buckets))
+	for i, bk := range buckets {
+		bk.Rate.Limit = f.share(bk.Rate.Limit)
+		bk.Rate.Burst = f.share(bk.Rate.Burst)
+		shares[i] = bk
+	}
+	b.Buckets = shares
+	err = runBatch(ctx, f.fallback, b)
+	b.Buckets = buckets
+	if err != nil {
+		return fmt.Errorf("fallback batch: %w", err)
+	}
+	if !b.Locked || !b.Guard {
+		f.fallbackDecisions.Add(uint64(len(buckets)))
+	}
 	return nil
 }
 

@@ -51,7 +51,10 @@ type Local struct {
 	locks   lruTable[string, localLock]
 }
 
-var _ Store = (*Local)(nil)
+var (
+	_ Store   = (*Local)(nil)
+	_ Batcher = (*Local)(nil)
+)
 
 // localKey names a bucket without joining its layer and key.
 type localKey struct{ layer, key string }
@@ -253,6 +256,10 @@ func (l *Local) Locked(_ context.Context, key string) (time.Duration, bool, erro
 	s.remove(s.index[h])
 	return 0, false, nil
 }
+
+// Batch answers b, one question after the other under their own locks:
+// Local makes no round trips, so it needs no script.
+func (l *Local) Batch(ctx context.Context, b *Batch) error { return batchInSteps(ctx, l, b) }
 
 // Ready returns "": memory is always there.
 func (l *Local) Ready() string { return "" }

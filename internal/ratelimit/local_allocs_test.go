@@ -19,6 +19,7 @@ func TestLocalAllocs(t *testing.T) {
 	denied := []Bucket{{Layer: LayerPerIP, Key: "192.0.2.2", Rate: Rate{Limit: 1, Per: time.Hour, Burst: 1}}}
 	several := []Bucket{allowed[0], denied[0], {Layer: LayerGlobal, Rate: Rate{Limit: 1, Per: time.Hour, Burst: 1_000_000}}}
 	out := make([]Decision, 3)
+	batch := &Batch{Lock: "lock:ip:192.0.2.1", Buckets: several, Decisions: out, Count: "quota:gold:c1:20260302", Until: clock.now().Add(time.Hour)}
 	tests := []struct {
 		name string
 		run  func()
@@ -29,6 +30,7 @@ func TestLocalAllocs(t *testing.T) {
 		{name: "Count", run: func() { _, _ = l.Count(ctx, "quota:gold:c1:20260301", clock.now().Add(time.Hour)) }},
 		{name: "Lock", run: func() { _ = l.Lock(ctx, "lock:ip:192.0.2.1", time.Minute) }},
 		{name: "Locked", run: func() { _, _, _ = l.Locked(ctx, "lock:ip:192.0.2.1") }},
+		{name: "Batch of a lock, three buckets and a counter", run: func() { _ = l.Batch(ctx, batch) }},
 	}
 	for _, tt := range tests {
 		tt.run() // the key exists from here on

@@ -66,3 +66,26 @@ func BenchmarkLocalTakeParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLocalBatchExisting is one stage decision on keys the store
+// holds: a lock, three buckets and a counter, as the stages ask a Batcher.
+func BenchmarkLocalBatchExisting(b *testing.B) {
+	l := NewLocal(1000, nil)
+	rate := Rate{Limit: 1 << 30, Per: time.Second, Burst: 1 << 30}
+	batch := &Batch{
+		Lock: "lock:cred:keys/key/k1", Guard: true,
+		Buckets: []Bucket{
+			{Layer: "plan", Key: "consumer-42", Rate: rate},
+			{Layer: "route:orders", Key: "consumer-42", Rate: rate},
+			{Layer: "route:orders:2", Key: "192.0.2.1", Rate: rate},
+		},
+		Decisions: make([]Decision, 3),
+		Count:     "quota:gold-quota:consumer-42:20261123", Until: time.Now().Add(24 * time.Hour),
+	}
+	ctx := context.Background()
+	_ = l.Batch(ctx, batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = l.Batch(ctx, batch)
+	}
+}

@@ -10,6 +10,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -65,3 +66,94 @@ type Store interface {
 // ErrUnavailable is returned (wrapped) by a remote store that cannot be
 // reached or whose circuit breaker is open.
 var ErrUnavailable = errors.New("rate-limit store unavailable")
+
+// Batch is everything one stage asks its store about one request: a lock
+// to read, buckets to take a token from, and a counter to count. A
+// Batcher answers it in one call, which is one round trip to Redis.
+type Batch struct {
+	// Lock is the key of a lock to read ("" for none). With Guard, a
+	// held lock ends the batch: no bucket is taken, nothing counted.
+	Lock  string
+	Guard bool
+	// Buckets are taken from independently, as by Store.Take.
+	Buckets []Bucket
+	// Count is the key of a counter that expires at Until ("" for none),
+	// counted as by Store.Count, but only when every bucket allowed.
+	Count string
+	Until time.Time
+
+	// Locked and LockLeft answer Lock, as Store.Locked does.
+	Locked   bool
+	LockLeft time.Duration
+	// Decisions answer Buckets, one each; the caller gives them the
+	// length of Buckets. They are not set when a guarding lock is held.
+	Decisions []Decision
+	// Counted reports whether Count was counted, and N is its new value.
+	Counted bool
+	N       int64
+}
+
+// Batcher is a Store that answers a whole Batch in one call. Stages ask a
+// Batcher instead of making one call per question; a Store that is not
+// one (a test double) is asked the old way, one call per question.
+type Batcher interface {
+	// Batch answers b, safely for concurrent use. Its questions are
+	// answered in this order, as if asked one by one with nothing in
+	// between: the lock, the buckets, the counter (on a Redis Cluster,
+	// the same holds once Batch has undone what a refused request must
+	// not have done: see redis_batch.go). On an error nothing in b is
+	// valid, and whatever the store may have done before failing is what
+	// a failed Take or Count may have done.
+	Batch(ctx context.Context, b *Batch) error
+}
+
+// batchInSteps answers b with one call to s per question: the behaviour
+// that every Batcher has to match.
+func batchInSteps(ctx context.Context, s Store, b *Batch) error {
+	if len(b.Decisions) != len(b.Buckets) {
+		return fmt.Errorf("ratelimit: batch: %d decisions for %d buckets", len(b.Decisions), len(b.Buckets))
+	}
+	b.Locked, b.LockLeft, b.Counted, b.N = false, 0, false, 0
+	if b.Lock != "" {
+		left, locked, err := s.Locked(ctx, b.Lock)
+		if err != nil {
+			return err
+		}
+		b.Locked, b.LockLeft = locked, left
+		if locked && b.Guard {
+			return nil
+		}
+	}
+	if len(b.Buckets) > 0 {
+		if err := s.Take(ctx, b.Buckets, b.Decisions); err != nil {
+			return err
+		}
+	}
+	if b.Count == "" || !allAllowed(b.Decisions) {
+		return nil
+	}
+	n, err := s.Count(ctx, b.Count, b.Until)
+	if err != nil {
+		return err
+	}
+	b.Counted, b.N = true, n
+	return nil
+}
+
+func allAllowed(ds []Decision) bool {
+	for _, d := range ds {
+		if !d.Allowed {
+			return false
+		}
+	}
+	return true
+}
+
+// runBatch answers b from s: in one call when s is a Batcher, else in
+// one call per question.
+func runBatch(ctx context.Context, s Store, b *Batch) error {
+	if bs, ok := s.(Batcher); ok {
+		return bs.Batch(ctx, b)
+	}
+	return batchInSteps(ctx, s, b)
+}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/bulwark-gateway/bulwark/internal/breaker"
 	"github.com/bulwark-gateway/bulwark/internal/config"
 )
 
@@ -45,7 +44,8 @@ const redisRatePrefix = "rate:"
 
 // Redis is the Store for limits that hold exactly across gateway
 // instances: token buckets are GCRA in Redis (redis_rate's script, one
-// pipeline per Take), counters and locks are plain keys. All keys start
+// pipeline per Take, one round trip per Batch), counters and locks are
+// plain keys. All keys start
 // with key_prefix. Every call runs under the configured timeout and
 // through a circuit breaker, so a dead Redis costs each request nothing
 // once the breaker is open.
@@ -53,20 +53,29 @@ type Redis struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	breaker redisBreaker
+	breaker *breaker.Breaker
 	errs    atomic.Uint64
 	observe func(time.Duration)
 	log     *zap.Logger
+	// cluster is set for a Cluster client: a batch is a pipeline there,
+	// a script elsewhere (redis_batch.go).
+	cluster bool
+	batch   *redis.Script // redisBatchScript
+	gcraSHA string        // SHA-1 of redis_rate's script
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store   = (*Redis)(nil)
+	_ Batcher = (*Redis)(nil)
+)
 
 // RedisOption configures a Redis store beyond its config section.
 type RedisOption func(*Redis)
 
-// WithTakeObserver has every Take that reached Redis (answered or failed)
-// report its duration to observe, e.g. a histogram's Observe in seconds.
-// Takes refused by the open breaker are not observed: they never waited.
+// WithTakeObserver has every Take and Batch that reached Redis (answered
+// or failed) report its duration to observe, e.g. a histogram's Observe
+// in seconds. Calls refused by the open breaker are not observed: they
+// never waited.
 func WithTakeObserver(observe func(time.Duration)) RedisOption {
 	return func(r *Redis) { r.observe = observe }
 }
@@ -96,7 +105,7 @@ func NewRedis(cfg config.Redis, log *zap.Logger, opts ...RedisOption) (*Redis, e
 	var tlsConfig *tls.Config
 	if cfg.TLS != nil {
 		var err error
-		if tlsConfig, err = redisTLSConfig(cfg.TLS); err != nil {
+		if tlsConfig, err = cfg.TLS.Config("redis"); err != nil {
 			return nil, err
 		}
 	}
@@ -162,11 +171,20 @@ func NewRedis(cfg config.Redis, log *zap.Logger, opts ...RedisOption) (*Redis, e
 		return nil, errors.New("redis: needs url or addrs")
 	}
 
+	gcra, gcraSHA, err := redisRateScript()
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	_, cluster := rdb.(*redis.ClusterClient)
 	r := &Redis{
 		rdb:     rdb,
+		cluster: cluster,
+		batch:   redis.NewScript(fmt.Sprintf(redisBatchScript, gcra)),
+		gcraSHA: gcraSHA,
 		prefix:  cfg.KeyPrefix,
 		timeout: timeout,
-		breaker: redisBreaker{threshold: int64(failures), cooldown: cooldown},
+		breaker: breaker.New(failures, cooldown),
 		log:     log,
 	}
 	for _, opt := range opts {
@@ -190,28 +208,6 @@ func redisURLError(err error) error {
 	return fmt.Errorf("redis: url: %w", err)
 }
 
-func redisTLSConfig(t *config.ClientTLS) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(string(t.CAFile))
-		if err != nil {
-			return nil, fmt.Errorf("redis: tls ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis: tls ca_file %s: no PEM certificate", t.CAFile)
-		}
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile))
-		if err != nil {
-			return nil, fmt.Errorf("redis: tls client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
-
 // Take runs redis_rate's GCRA script for every bucket, all in one
 // pipeline (one round trip; a second one only right after Redis lost its
 // script cache).
@@ -222,24 +218,16 @@ func (r *Redis) Take(ctx context.Context, buckets []Bucket, out []Decision) erro
 	if len(buckets) == 0 {
 		return nil
 	}
-	batch := &redisScriptBatch{calls: make([]redisScriptCall, len(buckets))}
-	for i, b := range buckets {
-		if b.Rate.Limit <= 0 || b.Rate.Per <= 0 {
-			return fmt.Errorf("redis take: bucket %s: rate %d per %s is not a limit", b.Layer, b.Rate.Limit, b.Rate.Per)
-		}
-		c := &batch.calls[i]
-		c.key = r.prefix + b.Layer + ":" + redisKey(b.Key)
-		c.limit = redis_rate.Limit{Rate: b.Rate.Limit, Burst: b.Rate.Burst, Period: b.Rate.Per}
-		if c.limit.Burst <= 0 {
-			c.limit.Burst = c.limit.Rate
-		}
+	batch, err := r.scriptBatch(buckets, "take")
+	if err != nil {
+		return err
 	}
 	return r.call(ctx, "take", func(ctx context.Context) error {
 		if r.observe == nil {
-			return r.take(ctx, batch, out)
+			return r.take(ctx, batch, out, nil)
 		}
 		start := time.Now()
-		err := r.take(ctx, batch, out)
+		err := r.take(ctx, batch, out, nil)
 		r.observe(time.Since(start))
 		return err
 	})
@@ -255,8 +243,10 @@ const redisMaxPipelines = 2
 // answer, which AllowN parses into a Result. A bucket whose answer is
 // NOSCRIPT makes AllowN fall back to EVAL: recorded the same way, sent
 // in a second pipeline. No goroutine, no copy of the script: it is
-// redis_rate that builds the calls and reads the answers.
-func (r *Redis) take(ctx context.Context, batch *redisScriptBatch, out []Decision) error {
+// redis_rate that builds the calls and reads the answers. first, when not
+// nil, adds more commands to the first pipeline, which is then sent even
+// without a bucket.
+func (r *Redis) take(ctx context.Context, batch *redisScriptBatch, out []Decision, first func(redis.Pipeliner)) error {
 	limiter := redis_rate.NewLimiter(batch)
 	for pipelines := 0; ; pipelines++ {
 		pending := 0
@@ -277,13 +267,16 @@ func (r *Redis) take(ctx context.Context, batch *redisScriptBatch, out []Decisio
 				out[i] = redisDecision(res)
 			}
 		}
-		if pending == 0 {
+		if pending == 0 && (pipelines > 0 || first == nil) {
 			return nil
 		}
 		if pipelines == redisMaxPipelines {
 			return errRedisRateChanged
 		}
 		pipe := r.rdb.Pipeline()
+		if pipelines == 0 && first != nil {
+			first(pipe)
+		}
 		keys := make([]string, pending) // one backing array for the pipeline's key lists
 		for i := range batch.calls {
 			c := &batch.calls[i]
@@ -495,15 +488,15 @@ func (r *Redis) Locked(ctx context.Context, key string) (time.Duration, bool, er
 // and its cooldown over, Ready itself probes Redis (PING): an instance
 // that reports unready gets no requests, so no request would.
 func (r *Redis) Ready() string {
-	if !r.breaker.open() {
+	if !r.breaker.Open() {
 		return ""
 	}
-	if probe, ok := r.breaker.allow(time.Now()); ok {
+	if probe, ok := r.breaker.Allow(time.Now()); ok {
 		_ = r.run(context.Background(), "ping", probe, func(ctx context.Context) error {
 			return r.rdb.Ping(ctx).Err()
 		})
 	}
-	if r.breaker.open() {
+	if r.breaker.Open() {
 		return "redis unavailable"
 	}
 	return ""
@@ -522,7 +515,7 @@ func (r *Redis) Close() error { return r.rdb.Close() }
 // against Redis. A caller's own deadline passing does: to the request,
 // Redis was too slow.
 func (r *Redis) call(ctx context.Context, name string, op func(context.Context) error) error {
-	probe, ok := r.breaker.allow(time.Now())
+	probe, ok := r.breaker.Allow(time.Now())
 	if !ok {
 		r.errs.Add(1)
 		return fmt.Errorf("redis %s: %w (circuit breaker open)", name, ErrUnavailable)
@@ -537,85 +530,25 @@ func (r *Redis) run(ctx context.Context, name string, probe bool, op func(contex
 	err := op(opCtx)
 	cancel()
 	if err == nil {
-		if r.breaker.success(probe) {
+		if r.breaker.Success(probe) {
 			r.log.Info("redis reachable again: circuit breaker closed")
 		}
 		return nil
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		r.breaker.release(probe)
+		r.breaker.Release(probe)
 		return fmt.Errorf("redis %s: %w", name, ctx.Err())
 	}
 	r.errs.Add(1)
-	if r.breaker.failure(probe, time.Now()) {
+	if r.breaker.Failure(probe, time.Now()) {
 		// go-redis errors name the address, never the password.
 		r.log.Warn("redis unreachable: circuit breaker open",
 			zap.String("op", name),
-			zap.Int64("failures", r.breaker.threshold),
-			zap.Duration("cooldown", r.breaker.cooldown),
+			zap.Int64("failures", r.breaker.Threshold()),
+			zap.Duration("cooldown", r.breaker.Cooldown()),
 			zap.Error(err))
 	}
 	return fmt.Errorf("redis %s: %w: %w", name, ErrUnavailable, err)
-}
-
-// redisBreaker is a consecutive-failure circuit breaker: threshold
-// failures in a row open it; while open, calls are refused until
-// cooldown has passed, then one call (the probe) goes through: its
-// success closes the breaker, its failure opens it for another cooldown.
-// Any success closes it.
-type redisBreaker struct {
-	threshold int64
-	cooldown  time.Duration
-	failures  atomic.Int64
-	openUntil atomic.Int64 // UnixNano; 0 while closed
-	probing   atomic.Bool
-}
-
-func (b *redisBreaker) open() bool { return b.openUntil.Load() != 0 }
-
-// allow reports whether a call may go to Redis, and whether it is the
-// probe.
-func (b *redisBreaker) allow(now time.Time) (probe, ok bool) {
-	until := b.openUntil.Load()
-	switch {
-	case until == 0:
-		return false, true
-	case now.UnixNano() < until:
-		return false, false
-	case b.probing.CompareAndSwap(false, true):
-		return true, true
-	}
-	return false, false
-}
-
-// success records a good call and reports whether it closed the breaker.
-func (b *redisBreaker) success(probe bool) bool {
-	b.failures.Store(0)
-	closed := b.openUntil.Swap(0) != 0
-	if probe {
-		b.probing.Store(false)
-	}
-	return closed
-}
-
-// failure records a failed call and reports whether it opened the
-// breaker (a failed probe keeps it open, and is not reported).
-func (b *redisBreaker) failure(probe bool, now time.Time) bool {
-	until := now.Add(b.cooldown).UnixNano()
-	if probe {
-		b.openUntil.Store(until)
-		b.probing.Store(false)
-		return false
-	}
-	return b.failures.Add(1) >= b.threshold && b.openUntil.CompareAndSwap(0, until)
-}
-
-// release ends a call that neither succeeded nor failed (its caller gave
-// up), so another call may probe.
-func (b *redisBreaker) release(probe bool) {
-	if probe {
-		b.probing.Store(false)
-	}
 }
 
 // redisKey returns key, or its SHA-256 when it is long, not printable

@@ -57,6 +57,7 @@ type Deps struct {
 // authentication stage consults.
 type Limiter struct {
 	deps    Deps
+	batch   bool   // the store is a Batcher: one call per stage
 	failure string // failure_mode
 	headers bool
 	global  *policy
@@ -110,6 +111,7 @@ type scratch struct {
 	buckets   []Bucket
 	decisions []Decision
 	policies  []*policy
+	batch     Batch
 }
 
 // New builds the limiter of cfg. Everything that can fail fails here.
@@ -121,6 +123,7 @@ func New(cfg config.RateLimits, deps Deps) (*Limiter, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	_, l.batch = deps.Store.(Batcher)
 	l.pool.New = func() any { return &scratch{} }
 	if g := cfg.Global; g != nil {
 		l.global = l.newPolicy("global", LayerGlobal, g.Limit, g.Per.D(), g.Burst)
@@ -200,7 +203,11 @@ func ceilSeconds(d time.Duration) int64 {
 
 // Edge returns the stage that runs before routing: the global limit and
 // the per-IP limit, so floods are shed before any routing or signature
-// work. Without either, it returns next itself.
+// work. Without either, it returns next itself. With the auth-failure
+// lockout and a Batcher store, it also reads the client IP's lock in the
+// same store call, and leaves it in the request record for the
+// authentication stage (Lockout.Locked), which then makes no call of its
+// own.
 func (l *Limiter) Edge(next http.Handler) http.Handler {
 	if l.global == nil && l.perIP == nil {
 		return next
@@ -214,15 +221,63 @@ func (l *Limiter) Edge(next http.Handler) http.Handler {
 		if l.perIP != nil {
 			s.add(l.perIP, clientKey(r))
 		}
-		if !l.decide(w, r, s, l.deps.EdgeMode) {
+		if !l.batch {
+			if !l.decide(w, r, s, l.deps.EdgeMode) {
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		b := s.prepare()
+		rec := exchange.From(r.Context())
+		if l.lockout != nil && rec != nil {
+			b.Lock = lockKey("ip", rec.ClientIP.String())
+		}
+		err := runBatch(r.Context(), l.deps.Store, b)
+		if b.Lock != "" {
+			lk := &rec.Lockout
+			lk.IPRead, lk.IPLeft, lk.IPLocked = true, b.LockLeft, b.Locked
+			if err != nil {
+				lk.IPLeft, lk.IPLocked = l.lockUnknown()
+			}
+		}
+		if err != nil {
+			if !l.storeFailed(w, r, s.policies, err, l.deps.EdgeMode) {
+				return
+			}
+		} else if !l.decided(w, r, s, l.deps.EdgeMode) {
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// prepare returns s's batch, empty, with the buckets of s and room for
+// their decisions.
+func (s *scratch) prepare() *Batch {
+	if cap(s.decisions) < len(s.buckets) {
+		s.decisions = make([]Decision, len(s.buckets))
+	}
+	s.decisions = s.decisions[:len(s.buckets)]
+	s.batch = Batch{Buckets: s.buckets, Decisions: s.decisions}
+	return &s.batch
+}
+
+func lockKey(kind, id string) string { return "lock:" + kind + ":" + id }
+
+// lockUnknown is the answer for a lock that could not be read: fail like
+// the other layers, open lets the attempt be verified, closed refuses it.
+func (l *Limiter) lockUnknown() (time.Duration, bool) {
+	return time.Second, l.failure == "closed"
+}
+
 // Route returns the stage that runs after authentication on route rt: the
-// principal's plan (and its quota), then the route's own limits.
+// principal's plan (and its quota), then the route's own limits. With a
+// Batcher store, it asks the store once: the lock of the credential that
+// the authentication stage verified (Lockout.Verified), the plan and
+// route buckets and the quota, in one call; on an authenticated route
+// with the auth-failure lockout, it is there even without limits, for
+// the credential's lock.
 func (l *Limiter) Route(rt config.Route) func(http.Handler) http.Handler {
 	limits := make([]*routeLimit, 0, len(rt.RateLimit))
 	for _, rl := range rt.RateLimit {
@@ -236,7 +291,7 @@ func (l *Limiter) Route(rt config.Route) func(http.Handler) http.Handler {
 		})
 	}
 	return func(next http.Handler) http.Handler {
-		if len(limits) == 0 && len(l.plans) == 0 {
+		if len(limits) == 0 && len(l.plans) == 0 && (l.lockout == nil || !l.batch || rt.Auth.None) {
 			return next
 		}
 		return &routeStage{l: l, limits: limits, next: next}
@@ -278,6 +333,12 @@ func (rs *routeStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, rl := range rs.limits {
 		s.addAs(rl.policy, rl.bucket, rl.key(r, p))
 	}
+	if l.batch {
+		if l.routeBatch(w, r, s, rec, plan) {
+			rs.next.ServeHTTP(w, r)
+		}
+		return
+	}
 	if len(s.buckets) > 0 && !l.decide(w, r, s, config.ModeInherit) {
 		return
 	}
@@ -285,6 +346,79 @@ func (rs *routeStage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs.next.ServeHTTP(w, r)
+}
+
+// routeBatch decides the stage after authentication in one store call:
+// the verified credential's lock, then the buckets of s, then the quota,
+// answered exactly as the separate calls would have been (the
+// authentication stage's lock check, decide, checkQuota). Only a request
+// that report mode lets through although it was refused needs a second
+// call, to take or count what the refusal did not. It reports whether
+// the request may go on.
+func (l *Limiter) routeBatch(w http.ResponseWriter, r *http.Request, s *scratch, rec *exchange.Record, plan *planPolicy) bool {
+	ctx := r.Context()
+	b := s.prepare()
+	var (
+		q          *quota
+		now, until time.Time
+	)
+	if plan != nil && plan.quota != nil {
+		q = plan.quota
+		b.Count, now, until = l.quotaKey(q, rec.Principal.Consumer)
+		b.Until = until
+	}
+	if rec != nil && l.lockout != nil && rec.Lockout.Credential != "" {
+		b.Lock, b.Guard = lockKey("cred", rec.Lockout.Credential), true
+		rec.Lockout.Credential = ""
+	}
+	if len(b.Buckets) == 0 && b.Count == "" && b.Lock == "" {
+		return true
+	}
+	err := runBatch(ctx, l.deps.Store, b)
+	if b.Lock != "" {
+		left, locked := b.LockLeft, b.Locked
+		if err != nil {
+			left, locked = l.lockUnknown()
+		}
+		if locked {
+			// Answered as the authentication stage would have: before
+			// the principal is recorded.
+			p := rec.Principal
+			rec.Principal = nil
+			if l.deps.Problems.Deny(w, r, (&Lockout{l: l}).Problem(left)) {
+				return false
+			}
+			rec.Principal = p
+			// Report mode: the request goes on, and is limited and
+			// counted as if the lock had not been read.
+			b.Lock, b.Guard = "", false
+			if len(b.Buckets) == 0 && b.Count == "" {
+				return true
+			}
+			err = runBatch(ctx, l.deps.Store, b)
+		}
+	}
+	if err != nil {
+		if len(b.Buckets) > 0 && !l.storeFailed(w, r, s.policies, err, config.ModeInherit) {
+			return false
+		}
+		return q == nil || l.quotaFailed(w, r, q, err)
+	}
+	if len(b.Buckets) > 0 && !l.decided(w, r, s, config.ModeInherit) {
+		return false
+	}
+	if q == nil {
+		return true
+	}
+	n := b.N
+	if !b.Counted {
+		// A bucket refused, and report mode let the request through:
+		// it counts against the quota, as it did before batches.
+		if n, err = l.deps.Store.Count(ctx, b.Count, until); err != nil {
+			return l.quotaFailed(w, r, q, err)
+		}
+	}
+	return l.quotaDecided(w, r, q, n, now, until)
 }
 
 // key returns what rl counts by for this request. A value that is missing
@@ -362,6 +496,12 @@ func (l *Limiter) decide(w http.ResponseWriter, r *http.Request, s *scratch, mod
 	if err := l.deps.Store.Take(r.Context(), s.buckets, s.decisions); err != nil {
 		return l.storeFailed(w, r, s.policies, err, mode)
 	}
+	return l.decided(w, r, s, mode)
+}
+
+// decided answers the decisions of s: 429 when a bucket had no token,
+// else the RateLimit headers. It reports whether the request may go on.
+func (l *Limiter) decided(w http.ResponseWriter, r *http.Request, s *scratch, mode config.Mode) bool {
 	denied := -1
 	for i, d := range s.decisions {
 		p := s.policies[i]
@@ -424,23 +564,39 @@ func (l *Limiter) storeFailed(w http.ResponseWriter, r *http.Request, policies [
 // checkQuota counts one request against the consumer's quota for the
 // current calendar period (UTC).
 func (l *Limiter) checkQuota(w http.ResponseWriter, r *http.Request, q *quota, consumer string) bool {
-	now := l.now().UTC()
+	key, now, end := l.quotaKey(q, consumer)
+	n, err := l.deps.Store.Count(r.Context(), key, end)
+	if err != nil {
+		return l.quotaFailed(w, r, q, err)
+	}
+	return l.quotaDecided(w, r, q, n, now, end)
+}
+
+// quotaKey returns the counter of consumer's quota q for the current
+// calendar period (UTC), the time now, and the period's end.
+func (l *Limiter) quotaKey(q *quota, consumer string) (key string, now, end time.Time) {
+	now = l.now().UTC()
 	start := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	end := start.AddDate(0, 0, 1)
+	end = start.AddDate(0, 0, 1)
 	if q.monthly {
 		start = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 		end = start.AddDate(0, 1, 0)
 	}
-	key := "quota:" + q.name + ":" + consumer + ":" + start.Format("20060102")
-	n, err := l.deps.Store.Count(r.Context(), key, end)
-	if err != nil {
-		if l.failure == "open" {
-			q.errOpen.Inc()
-		} else {
-			q.errShut.Inc()
-		}
-		return l.storeFailed(w, r, nil, err, config.ModeInherit)
+	return "quota:" + q.name + ":" + consumer + ":" + start.Format("20060102"), now, end
+}
+
+// quotaFailed answers a request whose quota could not be counted.
+func (l *Limiter) quotaFailed(w http.ResponseWriter, r *http.Request, q *quota, err error) bool {
+	if l.failure == "open" {
+		q.errOpen.Inc()
+	} else {
+		q.errShut.Inc()
 	}
+	return l.storeFailed(w, r, nil, err, config.ModeInherit)
+}
+
+// quotaDecided answers the request that made the quota's counter n.
+func (l *Limiter) quotaDecided(w http.ResponseWriter, r *http.Request, q *quota, n int64, now, end time.Time) bool {
 	if n <= q.limit {
 		q.allowed.Inc()
 		if l.headers {
@@ -475,17 +631,36 @@ func (lo *Lockout) Locked(ctx context.Context, ip netip.Addr, credential string)
 	if lo == nil {
 		return 0, false
 	}
-	key := "lock:ip:" + ip.String()
+	key := lockKey("ip", ip.String())
 	if credential != "" {
-		key = "lock:cred:" + credential
+		key = lockKey("cred", credential)
+	} else if rec := exchange.From(ctx); rec != nil && rec.Lockout.IPRead && rec.ClientIP == ip {
+		// Read before routing, with the global and per-IP limits.
+		return rec.Lockout.IPLeft, rec.Lockout.IPLocked
 	}
 	d, locked, err := lo.l.deps.Store.Locked(ctx, key)
 	if err != nil {
-		// Fail like the other layers: open lets the attempt be
-		// verified; closed refuses it.
-		return time.Second, lo.l.failure == "closed"
+		return lo.l.lockUnknown()
 	}
 	return d, locked
+}
+
+// Verified is Locked for a credential that has just been verified, as the
+// authentication stage asks it before it records the principal. With a
+// Batcher store, it leaves the question in the request record for the
+// stage after authentication (Limiter.Route, which must follow in the
+// chain), to be asked in the same store call as the plan, quota and
+// route limits, and answers false: that stage refuses a locked
+// credential, with the same answer.
+func (lo *Lockout) Verified(ctx context.Context, ip netip.Addr, credential string) (time.Duration, bool) {
+	if lo == nil {
+		return 0, false
+	}
+	if rec := exchange.From(ctx); rec != nil && lo.l.batch && credential != "" {
+		rec.Lockout.Credential = credential
+		return 0, false
+	}
+	return lo.Locked(ctx, ip, credential)
 }
 
 // Failed counts a failed authentication against the client IP and, when

@@ -2,7 +2,9 @@
 // the end-to-end tests and the load harness: on a 127.0.0.1 port, with
 // nothing written to disk (a restart comes back empty), and with the
 // failures a store must survive played on demand: a crash (Kill), a return
-// on the same port (Restart), a hang (Pause).
+// on the same port (Restart), a hang (Pause). It also assembles the other
+// deployments a store must work with: a Sentinel (StartSentinel) and a
+// Cluster (StartCluster).
 package redisserver
 
 import (
@@ -37,6 +39,9 @@ type Options struct {
 	Dir      string   // working directory, made if missing; "": a temporary one, removed by Stop
 	Args     []string // more redis-server flags, after the fixed ones
 	Prefix   []string // a command that runs redis-server, such as taskset -c 0
+	// ConfigFile is a config file given to redis-server before every
+	// flag ("": none); a Sentinel needs one, which it rewrites.
+	ConfigFile string
 }
 
 // Server is one redis-server on a fixed port, killed and restarted as a
@@ -90,8 +95,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 // argv is the server's command line.
 func argv(bin string, port int, dir string, opts Options) []string {
-	a := append(slices.Clone(opts.Prefix), bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	a := append(slices.Clone(opts.Prefix), bin)
+	if opts.ConfigFile != "" {
+		a = append(a, opts.ConfigFile)
+	}
+	a = append(a, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir)
 	if opts.Password != "" {
 		a = append(a, "--requirepass", opts.Password)

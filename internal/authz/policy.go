@@ -37,7 +37,6 @@ import (
 // refusal (fail closed). Decisions are cached by the SHA-256 of the input
 // when the config says so. Safe for concurrent use.
 type Policy struct {
-	name    string
 	url     string
 	header  http.Header
 	client  *http.Client
@@ -125,7 +124,6 @@ func NewPolicy(name string, cfg config.Policy, m PolicyMetrics, log *zap.Logger)
 		tr.TLSClientConfig = tc
 	}
 	p := &Policy{
-		name:   name,
 		url:    cfg.URL,
 		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
 		client: &http.Client{Transport: tr,
@@ -156,9 +154,6 @@ func NewPolicy(name string, cfg config.Policy, m PolicyMetrics, log *zap.Logger)
 	}
 	return p, nil
 }
-
-// Name returns the policy's configured name.
-func (p *Policy) Name() string { return p.name }
 
 // Close closes the client's idle connections.
 func (p *Policy) Close() { p.client.CloseIdleConnections() }

@@ -33,8 +33,9 @@ type Operation struct {
 	ranges    [6]*mediaSet // "1XX".."5XX"
 	dflt      *mediaSet
 
-	paramOpts  []openapi3.SchemaValidationOption
-	filterOpts *openapi3filter.Options
+	paramOpts     []openapi3.SchemaValidationOption
+	stringFormats map[string]openapi3.StringFormatValidator // of paramOpts
+	filterOpts    *openapi3filter.Options
 }
 
 // primitive is how a parameter's raw string becomes a JSON value.
@@ -58,6 +59,7 @@ type param struct {
 	sep        string // array items separator in one value ("," for form and simple)
 	repeated   bool   // array items as repeated query keys (form, explode)
 	schema     *openapi3.Schema
+	fast       *fastSchema // schema's quick check (fastcheck.go), nil where it has none
 	pos        int
 }
 
@@ -79,10 +81,20 @@ type media struct {
 	schema *openapi3.Schema
 	mt     *openapi3.MediaType
 	opts   []openapi3.SchemaValidationOption
-	// ints holds the schemas from which an int32/int64 integer is reachable (nil when
-	// none is): kin-openapi checks those formats on a float64, which cannot tell 2^63
+	// visit is the schema a body is visited against first, with visitOpts:
+	// the directed copy of schema, which needs no request or response mode
+	// (direction.go). When exact is false, a refusal is visited again
+	// against schema with opts, for the error the mode reports first.
+	visit     *openapi3.Schema
+	visitOpts []openapi3.SchemaValidationOption
+	exact     bool
+	// fast is visit compiled for a valid body's quick check (fastcheck.go), nil
+	// where it uses keywords the quick check does not know.
+	fast *fastSchema
+	// ints is the walk to the schemas from which an integer schema is reachable (nil
+	// when none is): kin-openapi checks integers on a float64, which cannot tell 2^63
 	// from 2^63-1, so they are checked again on the exact text.
-	ints map[*openapi3.Schema]bool
+	ints *intPlan
 }
 
 // Info returns the operation this was compiled from.
@@ -118,13 +130,15 @@ func (s *Spec) Compile(info OperationInfo, routePath string, opts Options) (*Ope
 		return nil, fmt.Errorf("compile %s %s: route %q does not have the path's structure", info.Method, info.Path, routePath)
 	}
 
-	formats := openapi3.WithStringFormatValidators(stringFormats())
+	stringFormats := stringFormats()
+	formats := openapi3.WithStringFormatValidators(stringFormats)
 	o := &Operation{
 		info:          info,
 		strictQuery:   opts.StrictQuery,
 		declaredQuery: make(map[string]struct{}),
 		responses:     make(map[int]*mediaSet),
 		paramOpts:     []openapi3.SchemaValidationOption{formats},
+		stringFormats: stringFormats,
 		filterOpts: &openapi3filter.Options{
 			SkipSettingDefaults:     true,
 			SchemaValidationOptions: []openapi3.SchemaValidationOption{formats},
@@ -152,6 +166,8 @@ func (s *Spec) Compile(info OperationInfo, routePath string, opts Options) (*Ope
 		reqOpts = append(reqOpts, openapi3.DisableReadOnlyValidation())
 		respOpts = append(respOpts, openapi3.DisableWriteOnlyValidation())
 	}
+	reqDir := directedOpts{dir: dirRequest, enforce: opts.Strict, opts: reqOpts, plain: o.paramOpts, formats: o.stringFormats}
+	respDir := directedOpts{dir: dirResponse, enforce: opts.Strict, opts: respOpts, plain: o.paramOpts, formats: o.stringFormats}
 	schemaOf := func(ref *openapi3.SchemaRef) *openapi3.Schema {
 		if ref == nil || ref.Value == nil {
 			return nil
@@ -163,14 +179,14 @@ func (s *Spec) Compile(info OperationInfo, routePath string, opts Options) (*Ope
 	}
 
 	if rb := op.RequestBody; rb != nil && rb.Value != nil {
-		o.body = &body{required: rb.Value.Required, media: s.mediaSetOf(rb.Value.Content, schemaOf, reqOpts)}
+		o.body = &body{required: rb.Value.Required, media: s.mediaSetOf(rb.Value.Content, schemaOf, reqDir)}
 	}
 	if op.Responses != nil {
 		for code, ref := range op.Responses.Map() {
 			if ref == nil || ref.Value == nil {
 				continue
 			}
-			ms := s.mediaSetOf(ref.Value.Content, schemaOf, respOpts)
+			ms := s.mediaSetOf(ref.Value.Content, schemaOf, respDir)
 			switch {
 			case code == "default":
 				o.dflt = &ms
@@ -245,8 +261,9 @@ func (o *Operation) addParam(p *openapi3.Parameter, pos map[string]int) error {
 			return nil
 		}
 	}
-	if p.Schema != nil {
+	if p.Schema != nil && p.Schema.Value != nil {
 		pp.schema = p.Schema.Value
+		pp.fast = compileFast(pp.schema, o.stringFormats)
 	}
 	switch p.In {
 	case openapi3.ParameterInPath:
@@ -342,7 +359,18 @@ func arrayParam(p *openapi3.Parameter, pp *param) bool {
 	return true
 }
 
-func (s *Spec) mediaSetOf(content openapi3.Content, schemaOf func(*openapi3.SchemaRef) *openapi3.Schema, opts []openapi3.SchemaValidationOption) mediaSet {
+// directedOpts are the visit options of one direction's bodies: opts in
+// kin-openapi's mode for the direction, plain without it.
+type directedOpts struct {
+	dir     direction
+	enforce bool // readOnly or writeOnly is refused (strict)
+	opts    []openapi3.SchemaValidationOption
+	plain   []openapi3.SchemaValidationOption
+	formats map[string]openapi3.StringFormatValidator // the string formats of plain
+}
+
+func (s *Spec) mediaSetOf(content openapi3.Content, schemaOf func(*openapi3.SchemaRef) *openapi3.Schema, do directedOpts) mediaSet {
+	opts := do.opts
 	ms := mediaSet{
 		exact:    make(map[string]*media),
 		wildcard: make(map[string]*media),
@@ -356,7 +384,7 @@ func (s *Spec) mediaSetOf(content openapi3.Content, schemaOf func(*openapi3.Sche
 		if m.schema != nil {
 			ints := make(map[*openapi3.Schema]bool)
 			if hasIntFormat(m.schema, ints) {
-				m.ints = ints
+				m.ints = newIntPlan(m.schema, ints, make(map[*openapi3.Schema]*intPlan))
 			}
 		}
 		if s.is31 && m.schema != nil && uses2020(m.schema) {
@@ -364,6 +392,14 @@ func (s *Spec) mediaSetOf(content openapi3.Content, schemaOf func(*openapi3.Sche
 			// its 2020-12 path compiles the schema on every call (slow but correct),
 			// so it is used only where such keywords appear.
 			m.opts = append(append([]openapi3.SchemaValidationOption(nil), opts...), openapi3.EnableJSONSchema2020())
+		}
+		// The directed copy, where it can say what the mode checks.
+		m.visit, m.visitOpts, m.exact = m.schema, m.opts, true
+		if m.schema != nil && !(s.is31 && uses2020(m.schema)) {
+			if v, exact := s.directed(m.schema, do.dir, do.enforce, opts); v != nil {
+				m.visit, m.visitOpts, m.exact = v, do.plain, exact
+				m.fast = compileFast(v, do.formats)
+			}
 		}
 		for r := range strings.SplitSeq(key, ",") {
 			r = mediaKey(r)
@@ -438,4 +474,17 @@ func uses2020(root *openapi3.Schema) bool {
 		return false
 	}
 	return walk(root)
+}
+
+// check visits a decoded body against the media's schema and returns kin-openapi's
+// error, the one its request or response mode would report.
+func (m *media) check(value any) error {
+	if m.fast != nil && m.fast.accepts(value, 0) {
+		return nil
+	}
+	err := m.visit.VisitJSON(value, m.visitOpts...)
+	if err == nil || m.exact {
+		return err
+	}
+	return m.schema.VisitJSON(value, m.opts...)
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"net/http"
@@ -16,12 +14,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ValidateRequest checks the parameters, the Content-Type and the body of req. It
@@ -153,6 +149,9 @@ func (o *Operation) checkParam(p *param, raw ...string) *Violation {
 			return paramViolation(p, "type")
 		}
 		value = v
+	}
+	if p.fast != nil && p.fast.accepts(value, 0) {
+		return nil
 	}
 	if err := p.schema.VisitJSON(value, o.paramOpts...); err != nil {
 		rule := "schema"
@@ -321,13 +320,13 @@ func (o *Operation) checkBody(req *Request) *Violation {
 	if skip {
 		return nil
 	}
-	if err := m.schema.VisitJSON(value, m.opts...); err != nil {
+	if err := m.check(value); err != nil {
 		v := schemaViolation(err, "body", ReasonBodySchema)
 		v.Status = http.StatusBadRequest
 		return v
 	}
 	if m.ints != nil {
-		if tokens, rule, bad := inexactInt(m.ints, m.schema, value, make([]string, 0, 16), 0); bad {
+		if tokens, rule, bad := inexactInt(m.ints, value, make([]string, 0, 16), 0); bad {
 			field := pointer(tokens)
 			return &Violation{Status: http.StatusBadRequest, Reason: ReasonBodySchema, In: "body", Field: field,
 				Rule: rule, Detail: describe("body", field, rule)}
@@ -493,140 +492,6 @@ func validUUID(s string) error {
 	return nil
 }
 
-// ErrInvalidJSON is the cause (errors.Is) of every DecodeJSON error.
-var ErrInvalidJSON = errors.New("invalid json")
-
-// maxJSONDepth bounds nesting for DecodeJSON's recursion when it runs without the JSON
-// limits in front of it; the limits stage normally refuses deep bodies first.
-const maxJSONDepth = 512
-
-// DecodeJSON decodes a JSON body once for ValidateRequest, into the types kin-openapi
-// visits: map[string]any, []any, string, bool, nil and json.Number. Numbers stay
-// json.Number so nothing is rounded on decode (kin-openapi compares them as float64, so
-// bounds on integers beyond 2^53 are checked after rounding). It reads with jsontext,
-// which is stricter than encoding/json, against parser differentials with the
-// upstream: duplicate object names, invalid UTF-8, and data after the value are
-// errors. Errors wrap ErrInvalidJSON and name an offset, never the content.
-func DecodeJSON(body []byte) (any, error) {
-	dec := jsonDecoders.Get().(*jsontext.Decoder)
-	defer func() {
-		dec.Reset(bytes.NewReader(nil))
-		jsonDecoders.Put(dec)
-	}()
-	dec.Reset(bytes.NewReader(body))
-	// One copy of the body: plain strings, names and numbers are
-	// substrings of it, which saves an allocation for each of them.
-	d := jsonBuilder{dec: dec, src: string(body), keys: make([]string, 0, 32), vals: make([]any, 0, 32)}
-	v, err := d.value(0)
-	if err == nil {
-		if _, err = dec.ReadToken(); err == io.EOF {
-			return v, nil
-		} else if err == nil {
-			err = errors.New("data after the value")
-		}
-	}
-	return nil, fmt.Errorf("decode json: offset %d: %w", dec.InputOffset(), ErrInvalidJSON)
-}
-
-// jsonDecoders recycles the decoders of DecodeJSON.
-var jsonDecoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
-
-// jsonBuilder builds the value of a document from the tokens jsontext reads.
-// Members and elements are gathered on two stacks first, so that every map
-// and slice is made once at its final size instead of growing.
-type jsonBuilder struct {
-	dec  *jsontext.Decoder
-	src  string
-	keys []string
-	vals []any
-}
-
-// text returns the text of the raw scalar v that the decoder just read:
-// the unescaped string of a JSON string, else the raw text.
-func (d *jsonBuilder) text(v jsontext.Value) (string, error) {
-	end := int(d.dec.InputOffset())
-	start := end - len(v)
-	if v[0] != '"' {
-		return d.src[start:end], nil
-	}
-	if bytes.IndexByte(v, '\\') < 0 {
-		return d.src[start+1 : end-1], nil
-	}
-	b, err := jsontext.AppendUnquote(nil, v)
-	return string(b), err
-}
-
-// value builds the next value.
-func (d *jsonBuilder) value(depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("too deep")
-	}
-	switch d.dec.PeekKind() {
-	case '{':
-		if _, err := d.dec.ReadToken(); err != nil {
-			return nil, err
-		}
-		base := len(d.keys)
-		for d.dec.PeekKind() != '}' {
-			raw, err := d.dec.ReadValue()
-			if err != nil {
-				return nil, err
-			}
-			name, err := d.text(raw)
-			if err != nil {
-				return nil, err
-			}
-			v, err := d.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			d.keys = append(d.keys, name)
-			d.vals = append(d.vals, v)
-		}
-		m := make(map[string]any, len(d.keys)-base)
-		for i := base; i < len(d.keys); i++ {
-			m[d.keys[i]] = d.vals[i]
-		}
-		d.keys, d.vals = d.keys[:base], d.vals[:base]
-		_, err := d.dec.ReadToken()
-		return m, err
-	case '[':
-		if _, err := d.dec.ReadToken(); err != nil {
-			return nil, err
-		}
-		base := len(d.vals)
-		for d.dec.PeekKind() != ']' {
-			v, err := d.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			d.vals = append(d.vals, v)
-			d.keys = append(d.keys, "") // keeps the two stacks level
-		}
-		a := make([]any, len(d.vals)-base)
-		copy(a, d.vals[base:])
-		d.keys, d.vals = d.keys[:base], d.vals[:base]
-		_, err := d.dec.ReadToken()
-		return a, err
-	}
-	raw, err := d.dec.ReadValue()
-	if err != nil {
-		return nil, err
-	}
-	switch raw[0] {
-	case '"':
-		return d.text(raw)
-	case 't':
-		return true, nil
-	case 'f':
-		return false, nil
-	case 'n':
-		return nil, nil
-	}
-	s, err := d.text(raw)
-	return json.Number(s), err
-}
-
 // hasIntFormat reports whether an integer schema is reachable from s through
 // properties, items, additionalProperties or allOf, and records the answer for every
 // schema on the way in memo. A schema met again while its answer is being computed (a
@@ -654,6 +519,57 @@ func hasIntFormat(s *openapi3.Schema, memo map[*openapi3.Schema]bool) bool {
 	return found
 }
 
+// intPlan is what inexactInt follows from one schema from which an integer schema
+// is reachable (hasIntFormat): only the properties, items, additionalProperties
+// and allOf members that lead to one, so that a body is walked where it can hold
+// an integer and nowhere else.
+type intPlan struct {
+	schema  *openapi3.Schema
+	integer bool       // schema is of type integer
+	allOf   []*intPlan // members that lead to an integer
+	props   []intProp  // properties that lead to an integer
+	others  *intPlan   // additionalProperties, when it leads to an integer
+	items   *intPlan
+}
+
+type intProp struct {
+	name string
+	plan *intPlan
+}
+
+// newIntPlan returns the plan of s, nil when no integer schema is reachable from
+// it (ints, from hasIntFormat, says which are). plans holds the plans made so far:
+// schemas may be cyclic.
+func newIntPlan(s *openapi3.Schema, ints map[*openapi3.Schema]bool, plans map[*openapi3.Schema]*intPlan) *intPlan {
+	if s == nil || !ints[s] {
+		return nil
+	}
+	if p, ok := plans[s]; ok {
+		return p
+	}
+	p := &intPlan{schema: s, integer: s.Type.Is(openapi3.TypeInteger)}
+	plans[s] = p
+	of := func(r *openapi3.SchemaRef) *intPlan {
+		if r == nil {
+			return nil
+		}
+		return newIntPlan(r.Value, ints, plans)
+	}
+	for _, m := range s.AllOf {
+		if mp := of(m); mp != nil {
+			p.allOf = append(p.allOf, mp)
+		}
+	}
+	for name, r := range s.Properties {
+		if pp := of(r); pp != nil {
+			p.props = append(p.props, intProp{name: name, plan: pp})
+		}
+	}
+	p.others = of(s.AdditionalProperties.Schema)
+	p.items = of(s.Items)
+	return p
+}
+
 // inexactInt re-checks integer schemas on the exact json.Number text, after
 // kin-openapi accepted the value through float64: there 1000.00000000000000001 rounds
 // to 1000 and passes "type: integer" and "maximum: 1000", and 2^63 rounds to MaxInt64
@@ -661,45 +577,51 @@ func hasIntFormat(s *openapi3.Schema, memo map[*openapi3.Schema]bool) bool {
 // maximum, and the int32/int64 range, all exactly. It follows properties, items,
 // additionalProperties and allOf; values under oneOf/anyOf keep kin-openapi's float64
 // check. It returns the JSON pointer of the first integer that fails, and the rule.
-func inexactInt(ints map[*openapi3.Schema]bool, s *openapi3.Schema, v any, path []string, depth int) ([]string, string, bool) {
-	if s == nil || !ints[s] || depth > maxJSONDepth {
+func inexactInt(p *intPlan, v any, path []string, depth int) ([]string, string, bool) {
+	if p == nil || depth > maxJSONDepth {
 		return nil, "", false
 	}
-	for _, m := range s.AllOf {
-		if m != nil {
-			if p, rule, bad := inexactInt(ints, m.Value, v, path, depth+1); bad {
-				return p, rule, true
-			}
+	for _, m := range p.allOf {
+		if at, rule, bad := inexactInt(m, v, path, depth+1); bad {
+			return at, rule, true
 		}
 	}
 	switch v := v.(type) {
 	case json.Number:
-		if !s.Type.Is(openapi3.TypeInteger) {
+		if !p.integer {
 			return nil, "", false
 		}
-		if rule := exactInteger(s, string(v)); rule != "" {
+		if rule := exactInteger(p.schema, string(v)); rule != "" {
 			return slices.Clone(path), rule, true
 		}
 	case map[string]any:
-		for k, item := range v {
-			sub := s.AdditionalProperties.Schema
-			if p := s.Properties[k]; p != nil {
-				sub = p
-			}
-			if sub == nil {
+		for _, prop := range p.props {
+			item, ok := v[prop.name]
+			if !ok {
 				continue
 			}
-			if p, rule, bad := inexactInt(ints, sub.Value, item, append(path, k), depth+1); bad {
-				return p, rule, true
+			if at, rule, bad := inexactInt(prop.plan, item, append(path, prop.name), depth+1); bad {
+				return at, rule, true
+			}
+		}
+		if p.others == nil {
+			return nil, "", false
+		}
+		for k, item := range v {
+			if _, declared := p.schema.Properties[k]; declared {
+				continue // checked above, if it can hold an integer
+			}
+			if at, rule, bad := inexactInt(p.others, item, append(path, k), depth+1); bad {
+				return at, rule, true
 			}
 		}
 	case []any:
-		if s.Items == nil || !ints[s.Items.Value] {
+		if p.items == nil {
 			return nil, "", false
 		}
 		for i, item := range v {
-			if p, rule, bad := inexactInt(ints, s.Items.Value, item, append(path, strconv.Itoa(i)), depth+1); bad {
-				return p, rule, true
+			if at, rule, bad := inexactInt(p.items, item, append(path, strconv.Itoa(i)), depth+1); bad {
+				return at, rule, true
 			}
 		}
 	}

@@ -49,13 +49,13 @@ func (o *Operation) ValidateResponse(status int, header http.Header, body []byte
 	if skip {
 		return nil
 	}
-	if err := m.schema.VisitJSON(value, m.opts...); err != nil {
+	if err := m.check(value); err != nil {
 		v := schemaViolation(err, "response", ReasonResponseSchema)
 		v.Status = http.StatusBadGateway
 		return v
 	}
 	if m.ints != nil {
-		if tokens, rule, bad := inexactInt(m.ints, m.schema, value, make([]string, 0, 16), 0); bad {
+		if tokens, rule, bad := inexactInt(m.ints, value, make([]string, 0, 16), 0); bad {
 			field := pointer(tokens)
 			return &Violation{Status: http.StatusBadGateway, Reason: ReasonResponseSchema, In: "response", Field: field,
 				Rule: rule, Detail: describe("response", field, rule)}

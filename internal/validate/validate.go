@@ -28,6 +28,7 @@ type Spec struct {
 	schemes  map[string]SchemeInfo
 	prefixes []string // path prefixes of the servers' URLs ("/api/v1"), without a trailing slash
 	strict   strictCache
+	dirs     directedCache
 }
 
 // OperationInfo describes one operation of a Spec.

@@ -18,33 +18,7 @@ import (
 // document filtered by five rules. Run with -cpuprofile to see where a
 // stage spends.
 func BenchmarkStages(b *testing.B) {
-	testdata := filepath.Join("..", "..", "test", "load", "testdata")
-	read := func(name string) []byte {
-		raw, err := os.ReadFile(filepath.Join(testdata, name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err != nil {
-			return raw
-		}
-		return compact.Bytes()
-	}
-	order, user := read("bench-order.json"), read("bench-user.json")
-	spec, err := filepath.Abs(filepath.Join(testdata, "bench-openapi.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(user)
-			return
-		}
-		_, _ = io.WriteString(w, `{"id":"ord_0002","status":"accepted"}`)
-	}))
-	b.Cleanup(up.Close)
+	order, spec, up := benchDocuments(b)
 	gw := benchGatewayConfig(b, `
 specs:
   bench: { file: "`+spec+`" }
@@ -98,4 +72,40 @@ routes:
 			}
 		})
 	}
+}
+
+// benchDocuments returns the load harness's documents (test/load/testdata)
+// for the stage benchmarks: the ~1 KB JSON order, compacted; the absolute
+// path of the OpenAPI document that describes it; and an upstream on
+// loopback that answers GET with the ~2.5 KB user document and POST with a
+// short order.
+func benchDocuments(b *testing.B) (order []byte, spec string, up *httptest.Server) {
+	testdata := filepath.Join("..", "..", "test", "load", "testdata")
+	read := func(name string) []byte {
+		raw, err := os.ReadFile(filepath.Join(testdata, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			b.Fatal(err)
+		}
+		return compact.Bytes()
+	}
+	order, user := read("bench-order.json"), read("bench-user.json")
+	spec, err := filepath.Abs(filepath.Join(testdata, "bench-openapi.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(user)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"ord_0002","status":"accepted"}`)
+	}))
+	b.Cleanup(up.Close)
+	return order, spec, up
 }

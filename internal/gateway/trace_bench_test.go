@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,33 +72,7 @@ func newBenchTracer(tb testing.TB, endpoint string) *tracing.Tracer {
 // 01: every stage span is recorded and exported to a real OTLP receiver on
 // loopback, the background export included.
 func BenchmarkTracing(b *testing.B) {
-	testdata := filepath.Join("..", "..", "test", "load", "testdata")
-	read := func(name string) []byte {
-		raw, err := os.ReadFile(filepath.Join(testdata, name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err != nil {
-			b.Fatal(err)
-		}
-		return compact.Bytes()
-	}
-	order, user := read("bench-order.json"), read("bench-user.json")
-	spec, err := filepath.Abs(filepath.Join(testdata, "bench-openapi.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(user)
-			return
-		}
-		_, _ = io.WriteString(w, `{"id":"ord_0002","status":"accepted"}`)
-	}))
-	b.Cleanup(up.Close)
+	order, spec, up := benchDocuments(b)
 	yaml := `
 specs:
   bench: { file: "` + spec + `" }
